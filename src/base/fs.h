@@ -1,0 +1,46 @@
+// File-system helpers: whole-file reads and writes, atomic replacement, and
+// path resolution confined to a root directory.
+//
+// Confinement contract: *_in_root functions resolve every component of `path`
+// (absolute or relative) as if `root` were "/": "..", absolute symlinks and
+// relative symlinks that climb out all stay inside root (openat2
+// RESOLVE_IN_ROOT). Magic links (/proc/self/fd/*) are never followed. The
+// returned descriptor names the object actually resolved, so later operations
+// on it (mount via /proc/self/fd, fchmod, ...) cannot be redirected by a
+// symlink swapped in after resolution.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <string_view>
+
+#include "base/fd.h"
+
+namespace berth {
+
+std::string read_file(const std::string& path);
+// Returns false (and leaves *out untouched) if the file does not exist.
+bool read_file_if_exists(const std::string& path, std::string* out);
+void write_file(const std::string& path, std::string_view data, mode_t mode = 0644);
+// Writes to a temporary sibling, fsyncs, renames over path.
+void write_file_atomic(const std::string& path, std::string_view data, mode_t mode = 0644);
+void mkdir_all(const std::string& path, mode_t mode = 0755);
+bool path_exists(const std::string& path);
+// Removes path and everything beneath it; missing path is not an error.
+void remove_all(const std::string& path);
+
+// Lexically cleans a path: collapses "//", ".", and "..", keeps it absolute if it was.
+std::string clean_path(std::string_view path);
+std::string path_join(std::string_view a, std::string_view b);
+
+// Opens path inside root_fd (see contract above). flags are open(2) flags.
+UniqueFd open_in_root(int root_fd, std::string_view path, int flags, mode_t mode = 0);
+// Creates every missing directory of path inside root_fd and returns an
+// O_PATH descriptor of the last one.
+UniqueFd mkdir_all_in_root(int root_fd, std::string_view path, mode_t mode = 0755);
+// "/proc/self/fd/N" for an open descriptor; mount(2) accepts it as a path
+// that refers to exactly that object.
+std::string fd_path(int fd);
+
+}  // namespace berth

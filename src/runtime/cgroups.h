@@ -1,0 +1,57 @@
+// Cgroups: one container's cgroup on cgroup v1, v2 or a hybrid host.
+//
+// Contract: Cgroup::open() detects the host layout from /proc/self/mountinfo
+// once and maps the spec's cgroupsPath onto it: on v1 each mounted controller
+// hierarchy gets the path; on v2 the unified hierarchy does; on a hybrid host
+// (v1 controllers plus a cgroup2 mount holding some controllers, e.g. only
+// hugetlb) each controller is driven on whichever hierarchy holds it.
+// A cgroupsPath in systemd form ("slice:prefix:name", --systemd-cgroup) is
+// mapped to the path systemd would use (slice/prefix-name.scope) and driven
+// through cgroupfs directly, since no systemd is required.
+// apply() writes only the limits the spec sets; a limit whose controller is
+// absent on the host is an Error naming the controller, except where runc
+// also ignores it. Every write error names the file and value.
+#pragma once
+
+#include <sys/types.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "oci/spec.h"
+
+namespace berth::runtime {
+
+class Cgroup {
+ public:
+  // cgroups_path: the spec's linux.cgroupsPath ("" -> default for id).
+  static std::unique_ptr<Cgroup> open(const std::string& cgroups_path, const std::string& id, bool systemd);
+  // Re-opens a cgroup from the paths saved by paths() (after create exits).
+  static std::unique_ptr<Cgroup> from_paths(const std::map<std::string, std::string>& paths);
+  virtual ~Cgroup() = default;
+
+  // Creates the directories (mkdir -p) on every hierarchy in use.
+  virtual void create() = 0;
+  // Writes the limits (create and update).
+  virtual void apply(const oci::Resources& res) = 0;
+  // Moves pid into the cgroup on every hierarchy.
+  virtual void add_process(pid_t pid) = 0;
+  // Freezer; freeze() returns once the kernel reports FROZEN.
+  virtual void freeze() = 0;
+  virtual void thaw() = 0;
+  virtual bool frozen() = 0;
+  // Every pid in the cgroup (and its descendants).
+  virtual std::vector<pid_t> pids() = 0;
+  // runc's `events --stats` "data" object: cpu, memory, pids, blkio, hugetlb.
+  virtual nlohmann::json stats() = 0;
+  // Removes the directories; retries briefly while processes exit.
+  virtual void destroy() = 0;
+  // controller name -> absolute directory, as saved in state.json ("unified" for v2).
+  virtual std::map<std::string, std::string> paths() const = 0;
+};
+
+}  // namespace berth::runtime
