@@ -1,1 +1,71 @@
-int main() { return 0; }
+// berth-runtime: an OCI runtime with runc's command line.
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "base/error.h"
+#include "commands.h"
+#include "runtime/cloned_binary.h"
+
+namespace berth::cmd {
+
+void Globals::seal_self() const { runtime::ensure_running_from_sealed_copy(argv, envp); }
+
+void print_json(const nlohmann::json& j, bool pretty) {
+  std::string s = pretty ? j.dump(2) : j.dump();
+  s += '\n';
+  fwrite(s.data(), 1, s.size(), stdout);
+}
+
+}  // namespace berth::cmd
+
+int main(int argc, char** argv, char** envp) {
+  using namespace berth;
+  cmd::Globals g;
+  g.argv = argv;
+  g.envp = envp;
+  CLI::App app{"berth-runtime: an OCI container runtime with runc's command line", "berth-runtime"};
+  app.require_subcommand(1);
+  app.set_version_flag("-v,--version", "berth-runtime version 0.1.0\nspec: 1.1.0");
+  app.add_option("--root", g.root, "state directory")->capture_default_str();
+  app.add_option("--log", g.log_path, "log file (default stderr)");
+  app.add_option("--log-format", g.log_format, "log format: text or json")->check(CLI::IsMember({"text", "json"}));
+  app.add_flag("--debug", g.debug, "debug logging");
+  app.add_flag("--systemd-cgroup", g.systemd_cgroup, "cgroupsPath is slice:prefix:name (no systemd needed)");
+  std::string criu;
+  bool rootless_flag = false;
+  app.add_option("--criu", criu, "ignored (checkpointing is not supported)");
+  app.add_flag("--rootless", rootless_flag, "ignored (detected automatically)");
+  app.fallthrough();
+
+  int code = 0;
+  cmd::add_create(app, g, &code);
+  cmd::add_run(app, g, &code);
+  cmd::add_start(app, g, &code);
+  cmd::add_state(app, g, &code);
+  cmd::add_kill(app, g, &code);
+  cmd::add_delete(app, g, &code);
+  cmd::add_exec(app, g, &code);
+  cmd::add_list(app, g, &code);
+  cmd::add_ps(app, g, &code);
+  cmd::add_pause_resume(app, g, &code);
+  cmd::add_update(app, g, &code);
+  cmd::add_features(app, g, &code);
+  cmd::add_spec(app, g, &code);
+  cmd::add_events(app, g, &code);
+
+  app.parse_complete_callback([&] { g.log.configure(g.log_path, g.log_format == "json", g.debug); });
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const Error& e) {
+    g.log.error(e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    g.log.error(e.what());
+    return 1;
+  }
+  fflush(stdout);
+  return code;
+}

@@ -1,0 +1,168 @@
+// exec: a new process inside a running container.
+//
+// The runtime enters the container's pid (and time) namespace for its
+// children only, then forks; the child joins the container's cgroup (the
+// runtime writes it there), then the user namespace first and the rest after,
+// and finally becomes the requested process via ProcessSetup, like the init.
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "base/error.h"
+#include "base/fs.h"
+#include "base/strings.h"
+#include "runtime/cgroups.h"
+#include "runtime/console.h"
+#include "runtime/container.h"
+#include "runtime/namespaces.h"
+#include "runtime/process_setup.h"
+#include "runtime/sync.h"
+
+namespace berth::runtime {
+namespace {
+
+oci::Process build_process(const oci::Spec& spec, const ExecOptions& o) {
+  if (o.process) return *o.process;
+  if (o.args.empty()) fail("exec: no command given");
+  oci::Process p = *spec.process;
+  p.args = o.args;
+  p.terminal = o.tty;
+  p.console_size.reset();
+  for (const auto& e : o.env) {
+    auto eq = e.find('=');
+    std::string key = e.substr(0, eq);
+    std::erase_if(p.env, [&](const std::string& cur) { return cur.compare(0, key.size() + 1, key + "=") == 0; });
+    p.env.push_back(e);
+  }
+  if (!o.cwd.empty()) p.cwd = o.cwd;
+  if (!o.user.empty()) {
+    auto parts = split(o.user, ':');
+    unsigned long long uid, gid;
+    if (parts.size() > 2 || !parse_uint64(parts[0], &uid) || (parts.size() == 2 && !parse_uint64(parts[1], &gid)))
+      fail("exec: --user {:?}: expected uid[:gid] with numbers", o.user);
+    p.user.uid = static_cast<uint32_t>(uid);
+    if (parts.size() == 2) p.user.gid = static_cast<uint32_t>(gid);
+  }
+  for (auto g : o.additional_gids) p.user.additional_gids.push_back(g);
+  if (!o.caps.empty()) {
+    if (!p.capabilities) p.capabilities = oci::Capabilities{};
+    auto& c = *p.capabilities;
+    for (const auto& cap : o.caps)
+      for (auto* set : {&c.bounding, &c.effective, &c.permitted, &c.ambient})
+        if (std::find(set->begin(), set->end(), cap) == set->end()) set->push_back(cap);
+  }
+  if (o.no_new_privs) p.no_new_privileges = true;
+  return p;
+}
+
+}  // namespace
+
+int exec_in_container(const Context& ctx, const ExecOptions& o) {
+  ContainerRecord rec = ctx.store.load(o.id);
+  oci::Status st = container_status(ctx.store, rec);
+  if (st == oci::Status::kStopped) fail("cannot exec in a stopped container");
+  if (st == oci::Status::kPaused) fail("cannot exec in a paused container");
+  oci::Spec spec = ctx.store.load_config(o.id);
+  oci::Process proc = build_process(spec, o);
+  if (proc.cwd.empty() || proc.cwd[0] != '/') fail("exec: cwd {:?} must be an absolute path", proc.cwd);
+  ProcessSetup setup(proc, spec.linux.seccomp ? &*spec.linux.seccomp : nullptr, o.preserve_fds);
+  bool pty_to_runtime = proc.terminal && o.console_socket.empty() && !o.detach;
+  if (proc.terminal && o.console_socket.empty() && !pty_to_runtime)
+    fail("cannot allocate tty if berth-runtime will detach without setting console socket");
+  if (!proc.terminal && !o.console_socket.empty())
+    fail("cannot use console socket if berth-runtime will not detach or allocate tty");
+  UniqueFd console;
+  if (!o.console_socket.empty()) console = connect_unix(o.console_socket);
+
+  // Open every namespace of the init up front: it could exit at any moment.
+  std::vector<std::pair<const NamespaceKind*, UniqueFd>> nsfds;
+  UniqueFd self_user(::open("/proc/self/ns/user", O_RDONLY | O_CLOEXEC));
+  for (const auto& kind : namespace_kinds()) {
+    std::string path = fmt::format("/proc/{}/ns/{}", rec.pid, kind.proc_name);
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid()) {
+      if (errno == ENOENT) continue;  // kernel without this namespace kind
+      fail_errno("exec: open {}", path);
+    }
+    if (kind.clone_flag == CLONE_NEWUSER) {
+      // Same user namespace as ours: setns would fail with EINVAL, and there is nothing to join.
+      struct stat a, b;
+      if (::fstat(fd.get(), &a) == 0 && ::fstat(self_user.get(), &b) == 0 && a.st_ino == b.st_ino) continue;
+    }
+    nsfds.emplace_back(&kind, std::move(fd));
+  }
+  if (!process_alive(rec.pid, rec.pid_start_time)) fail("cannot exec in a stopped container");
+  for (auto& [kind, fd] : nsfds) {
+    if (kind->clone_flag != CLONE_NEWPID && kind->clone_flag != CLONE_NEWTIME) continue;
+    if (::setns(fd.get(), kind->clone_flag) != 0 && errno != EINVAL) fail_errno("exec: join {} namespace", kind->spec_name);
+  }
+
+  sigset_t all, old;
+  sigfillset(&all);
+  sigdelset(&all, SIGSEGV);
+  sigdelset(&all, SIGBUS);
+  sigprocmask(SIG_BLOCK, &all, &old);
+
+  auto [parent_sync, child_sync] = SyncPipe::make();
+  pid_t pid = ::fork();
+  if (pid < 0) fail_errno("exec: fork");
+  if (pid == 0) {
+    parent_sync.close();
+    try {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      child_sync.expect("go", "waiting for the runtime");
+      for (auto& [kind, fd] : nsfds) {
+        if (kind->clone_flag == CLONE_NEWPID || kind->clone_flag == CLONE_NEWTIME) continue;
+        // EINVAL: already in it (e.g. a namespace shared with the host).
+        if (::setns(fd.get(), kind->clone_flag) != 0 && errno != EINVAL)
+          fail_errno("join {} namespace", kind->spec_name);
+      }
+      if (proc.terminal) {
+        Pty pty = open_pty();
+        if (proc.console_size) set_window_size(pty.master.get(), *proc.console_size);
+        if (console.valid()) send_fd(console.get(), pty.master.get(), pty.slave_path);
+        else send_fd(child_sync.fd(), pty.master.get(), pty.slave_path);
+        int r = make_controlling_terminal(pty.slave.get());
+        if (r < 0) fail("set controlling terminal: {}", strerror_text(-r));
+      }
+      console.reset();
+      setup.apply_identity();
+      setup.resolve_executable();
+      child_sync.send("ready");
+      ::prctl(PR_SET_PDEATHSIG, 0);
+      child_sync.close();
+      sigset_t none;
+      sigemptyset(&none);
+      sigprocmask(SIG_SETMASK, &none, nullptr);
+      setup.exec();
+    } catch (const std::exception& e) {
+      child_sync.send_error(e.what());
+      _exit(127);
+    }
+  }
+  child_sync.close();
+  console.reset();
+  UniqueFd master;
+  try {
+    if (!rec.cgroup_paths.empty()) Cgroup::from_paths(rec.cgroup_paths)->add_process(pid);
+    parent_sync.send("go");
+    if (pty_to_runtime) master = recv_fd(parent_sync.fd());
+    parent_sync.expect("ready", "starting the exec process");
+  } catch (const Error&) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    throw;
+  }
+  if (!o.pid_file.empty()) write_file_atomic(o.pid_file, std::to_string(pid), 0644);
+  if (o.detach) return 0;
+  int code = wait_forwarding_signals(pid, master.get());
+  sigprocmask(SIG_SETMASK, &old, nullptr);
+  return code;
+}
+
+}  // namespace berth::runtime
