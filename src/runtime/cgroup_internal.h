@@ -81,15 +81,15 @@ std::string expand_slice(const std::string& slice);
 //   (".." cannot climb above its base); "" -> "<id>" (relative), as runc does.
 std::string inner_path(const std::string& cgroups_path, const std::string& id, bool systemd);
 
-// One directory per hierarchy of `layout` (same order), "" for hierarchies a
-// container does not use. Absolute inner paths are below each mount point;
+// One directory per hierarchy of `layout` (same order). Absolute inner paths are below each mount point;
 // relative ones are below this process's own cgroup (v1) or its parent (v2,
 // where the own cgroup holds processes and so cannot delegate controllers),
 // as runc does. `own` is parse_proc_cgroup of /proc/self/cgroup.
 std::vector<std::string> map_dirs(const Layout& layout, const std::map<std::string, std::string>& own,
                                   const std::string& inner);
 
-// The Cgroup over explicit directories (dirs parallel to layout.hierarchies).
+// The Cgroup over explicit directories (dirs parallel to layout.hierarchies;
+// "" for a hierarchy the container does not use).
 std::unique_ptr<Cgroup> make_cgroup(Layout layout, std::vector<std::string> dirs);
 
 // ---------------------------------------------------------------- files

@@ -167,14 +167,6 @@ std::vector<std::string> map_dirs(const Layout& layout, const std::map<std::stri
                                   const std::string& inner) {
   std::vector<std::string> dirs;
   for (const auto& h : layout.hierarchies) {
-    // Named v1 hierarchies other than systemd's belong to someone else.
-    bool used = h.version == Version::kV2 ||
-                std::any_of(h.controllers.begin(), h.controllers.end(),
-                            [](const std::string& c) { return !c.starts_with("name=") || c == kSystemdName; });
-    if (!used) {
-      dirs.emplace_back();
-      continue;
-    }
     if (!inner.empty() && inner[0] == '/') {
       dirs.push_back(clean_path(path_join(h.mount_point, inner)));
       continue;
@@ -220,14 +212,13 @@ void collect_pids(const std::string& dir, std::vector<pid_t>* out) {
 }
 
 // rmdir with children first. A cgroup stays busy for a moment after its last
-// process exits (the exit is not reaped into the cgroup yet), so EBUSY is
-// retried for about a second before giving up.
-void remove_tree(const std::string& dir) {
-  for (const auto& child : child_dirs(dir)) remove_tree(child);
-  int delay = 1;
-  for (int waited = 0;; waited += delay, delay = std::min(delay * 2, 100)) {
+// process exits (the exit is not accounted yet), so EBUSY is retried until
+// `deadline`, shared by all directories of one destroy().
+void remove_tree(const std::string& dir, std::chrono::steady_clock::time_point deadline) {
+  for (const auto& child : child_dirs(dir)) remove_tree(child, deadline);
+  for (int delay = 1;; delay = std::min(delay * 2, 50)) {
     if (::rmdir(dir.c_str()) == 0 || errno == ENOENT) return;
-    if (errno != EBUSY || waited >= 1000) fail_errno("cgroup: rmdir {}", dir);
+    if (errno != EBUSY || std::chrono::steady_clock::now() >= deadline) fail_errno("cgroup: rmdir {}", dir);
     sleep_ms(delay);
   }
 }
@@ -384,10 +375,11 @@ class CgroupImpl : public Cgroup {
   void destroy() override {
     std::string first_error;
     std::set<std::string> done;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
     for (const auto& dir : dirs_) {
       if (dir.empty() || !done.insert(dir).second) continue;
       try {
-        remove_tree(dir);
+        remove_tree(dir, deadline);
       } catch (const Error& e) {
         if (first_error.empty()) first_error = e.what();
       }

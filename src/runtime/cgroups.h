@@ -11,6 +11,22 @@
 // apply() writes only the limits the spec sets; a limit whose controller is
 // absent on the host is an Error naming the controller, except where runc
 // also ignores it. Every write error names the file and value.
+//
+// Paths (as runc): an empty cgroupsPath means "<id>" (relative), or
+// "system.slice:runc:<id>" with --systemd-cgroup. Absolute paths are below
+// each hierarchy's mount point; relative ones below this process's own
+// cgroup on v1 hierarchies and below its parent on v2 (the own cgroup holds
+// processes, so it cannot delegate controllers). On hybrid hosts the process
+// also joins the unified hierarchy, and controllers available there are
+// enabled in cgroup.subtree_control of every ancestor by create().
+//
+// Values (as runc): zero memory/cpu/blkio values mean "unset"; pids limit 0
+// or -1 is "max"; kernel memory limits are written only where the kernel
+// still has them. Device rules are applied in order to a deny-all start with
+// v1 semantics (v1 devices.deny/allow, else a v2 BPF device program); an
+// empty list leaves devices alone, so the caller appends runc's default
+// allow list. linux.resources.unified needs a cgroup2 hierarchy (on hybrid
+// hosts only for the controllers it holds) and is written last.
 #pragma once
 
 #include <sys/types.h>
@@ -50,7 +66,10 @@ class Cgroup {
   virtual nlohmann::json stats() = 0;
   // Removes the directories; retries briefly while processes exit.
   virtual void destroy() = 0;
-  // controller name -> absolute directory, as saved in state.json ("unified" for v2).
+  // controller name -> absolute directory, runc's state.json "cgroup_paths":
+  // v1 controllers and "name=systemd", "" for the unified hierarchy (plus, on
+  // hybrid hosts, the controllers driven there, e.g. "hugetlb").
+  // from_paths() also accepts "unified" for "".
   virtual std::map<std::string, std::string> paths() const = 0;
 };
 

@@ -517,7 +517,7 @@ TEST(SeccompLoadTest, ReturnsErrnoInsteadOfThrowing) {
 // ---- SCMP_ACT_NOTIFY and listenerPath --------------------------------------
 
 // A listening unix socket in a fresh temporary directory.
-class ListenerTest : public ::testing::Test {
+class SeccompListenerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     char tmpl[] = "/tmp/berth-seccomp-XXXXXX";
@@ -576,7 +576,7 @@ class ListenerTest : public ::testing::Test {
   UniqueFd listener_;
 };
 
-TEST_F(ListenerTest, SendsFdAndState) {
+TEST_F(SeccompListenerTest, SendsFdAndState) {
   int p[2];
   ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
   UniqueFd r(p[0]), w(p[1]);
@@ -593,7 +593,7 @@ TEST_F(ListenerTest, SendsFdAndState) {
   EXPECT_EQ(c, 'z');
 }
 
-TEST_F(ListenerTest, SendsLargeState) {
+TEST_F(SeccompListenerTest, SendsLargeState) {
   std::string state = "{\"metadata\":\"" + std::string(1 << 20, 'x') + "\"}";
   UniqueFd got;
   std::string received;
@@ -605,7 +605,7 @@ TEST_F(ListenerTest, SendsLargeState) {
   EXPECT_TRUE(got.valid());
 }
 
-TEST_F(ListenerTest, ErrorsNameThePath) {
+TEST_F(SeccompListenerTest, ErrorsNameThePath) {
   std::string missing = dir_ + "/missing.sock";
   try {
     send_seccomp_listener_fd(missing, STDIN_FILENO, "{}");
@@ -620,7 +620,7 @@ TEST_F(ListenerTest, ErrorsNameThePath) {
 
 // The whole notify path: the container process loads the filter, hands the
 // listener to an agent, and its notified syscall gets the agent's answer.
-TEST_F(ListenerTest, NotifyAgentAnswersSyscalls) {
+TEST_F(SeccompListenerTest, NotifyAgentAnswersSyscalls) {
   for (bool extra_flags : {false, true}) {
     SCOPED_TRACE(extra_flags ? "TSYNC + WAIT_KILLABLE_RECV" : "no flags");
     auto s = profile("SCMP_ACT_ALLOW", {rule({"getppid"}, "SCMP_ACT_NOTIFY")});
