@@ -17,7 +17,7 @@ struct Globals {
   std::string log_format = "text";
   bool debug = false;
   bool systemd_cgroup = false;
-  Logger log;
+  Logger log{"berth-runtime"};
   char** argv = nullptr;
   char** envp = nullptr;
 

@@ -28,6 +28,7 @@ void add_exec(CLI::App& app, Globals& g, int* code) {
   sub->add_option("--process-label,--apparmor,--cgroup", *ignored, "accepted for compatibility");
   sub->add_flag("--ignore-paused", *ignored_flag, "accepted for compatibility");
   sub->prefix_command();
+  sub->allow_extras();
   sub->callback([&g, o, process_file, ignored, ignored_flag, sub, code] {
     auto rest = sub->remaining();
     if (rest.empty()) fail("exec: container id required");

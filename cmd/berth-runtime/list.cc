@@ -75,6 +75,7 @@ void add_ps(CLI::App& app, Globals& g, int* code) {
   auto o = std::make_shared<Opts>();
   sub->add_option("-f,--format", o->format, "table or json")->check(CLI::IsMember({"table", "json"}));
   sub->prefix_command();
+  sub->allow_extras();
   sub->callback([&g, o, sub, code] {
     auto rest = sub->remaining();
     if (rest.empty()) fail("ps: container id required");

@@ -36,7 +36,6 @@ int main(int argc, char** argv, char** envp) {
   bool rootless_flag = false;
   app.add_option("--criu", criu, "ignored (checkpointing is not supported)");
   app.add_flag("--rootless", rootless_flag, "ignored (detected automatically)");
-  app.fallthrough();
 
   int code = 0;
   cmd::add_create(app, g, &code);

@@ -42,8 +42,11 @@ void Logger::log(Level level, std::string_view msg) const {
                      {"msg", std::string(msg)},
                      {"time", fmt::format("{}.{:09d}Z", ts, now.tv_nsec)}};
     line = j.dump() + "\n";
-  } else {
+  } else if (fd_ >= 0) {
     line = fmt::format("{}: {}\n", level_name(level), msg);
+  } else {
+    line = level == Level::kError ? fmt::format("{}: {}\n", program_, msg)
+                                  : fmt::format("{}: {}: {}\n", program_, level_name(level), msg);
   }
   int fd = fd_ >= 0 ? fd_ : STDERR_FILENO;
   // Best effort: a failing log write must not turn into a second error.
@@ -51,7 +54,7 @@ void Logger::log(Level level, std::string_view msg) const {
   (void)ignored;
   if (fd_ >= 0 && level == Level::kError) {
     // Like runc, errors are also visible to a human caller.
-    std::string plain = fmt::format("berth-runtime: {}\n", msg);
+    std::string plain = fmt::format("{}: {}\n", program_, msg);
     ignored = ::write(STDERR_FILENO, plain.data(), plain.size());
   }
 }

@@ -14,7 +14,8 @@ class Logger {
  public:
   enum class Level { kDebug, kInfo, kWarn, kError };
 
-  Logger() = default;
+  // program prefixes lines written to stderr ("berth-runtime: ...").
+  explicit Logger(std::string program = "berth") : program_(std::move(program)) {}
   // path empty: stderr. json: one JSON object per line.
   void configure(const std::string& path, bool json, bool debug);
 
@@ -32,6 +33,7 @@ class Logger {
   int fd() const { return fd_; }
 
  private:
+  std::string program_;
   int fd_ = -1;
   bool json_ = false;
   bool debug_ = false;

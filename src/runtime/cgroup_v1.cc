@@ -10,7 +10,6 @@
 #include <thread>
 
 #include "base/error.h"
-#include "base/fs.h"
 #include "base/strings.h"
 #include "runtime/cgroup_internal.h"
 

@@ -8,7 +8,6 @@
 #include <thread>
 
 #include "base/error.h"
-#include "base/fs.h"
 #include "base/strings.h"
 #include "runtime/cgroup_internal.h"
 

@@ -764,6 +764,37 @@ TEST_F(CgroupLive, ProcessFreezeStatsDestroy) {
   cg_->destroy();  // already gone: fine
 }
 
+// The v2 freezer and stats on a real cgroup2 mount (on a hybrid host the
+// core cgroup.freeze and cpu.stat exist even without controllers).
+TEST(CgroupV2Live, FreezeAndStatsOnUnified) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root";
+  Layout l = detect_host_layout();
+  if (l.unified() < 0) GTEST_SKIP() << "no cgroup2 mount";
+  std::string dir = fmt::format("{}/berth-test-{}-v2", l.hierarchies[l.unified()].mount_point, ::getpid());
+  ASSERT_EQ(::mkdir(dir.c_str(), 0755), 0) << strerror(errno);
+  Child child = Child::spawn();
+  write_value(dir, "cgroup.procs", std::to_string(child.pid));
+  child.start();
+
+  v2::freeze(dir);
+  EXPECT_TRUE(v2::frozen(dir));
+  EXPECT_EQ(read_value(dir, "cgroup.freeze"), "1");
+  v2::thaw(dir);
+  EXPECT_FALSE(v2::frozen(dir));
+  json cpu = json::object(), pids = json::object();
+  v2::stats_cpu(dir, cpu);
+  EXPECT_TRUE(cpu["usage"].contains("user")) << cpu.dump();
+  EXPECT_TRUE(cpu["usage"].contains("total")) << cpu.dump();  // the child ran
+  if (l.find("pids") == l.unified()) {
+    v2::stats_pids(dir, pids);
+    EXPECT_EQ(pids["current"], 1);
+  }
+
+  child.kill();
+  for (int i = 0; i < 100 && ::rmdir(dir.c_str()) != 0 && errno == EBUSY; ++i) ::usleep(10000);
+  EXPECT_FALSE(path_exists(dir));
+}
+
 // Device filtering with the v2 BPF program, on whatever cgroup2 mount this
 // host has (hybrid included: the kernel runs BPF device programs of the
 // task's v2 cgroup alongside the v1 devices controller).

@@ -266,6 +266,8 @@ Created create_impl(const Context& ctx, const CreateOptions& opts, bool for_run)
   try {
     std::string fifo = ctx.store.fifo_path(opts.id);
     if (::mkfifo(fifo.c_str(), 0622) != 0) fail_errno("create exec fifo {}", fifo);
+    // Writable by the container's (possibly non-root) user despite our umask.
+    if (::chmod(fifo.c_str(), 0622) != 0) fail_errno("chmod exec fifo {}", fifo);
     UniqueFd fifo_fd(::open(fifo.c_str(), O_PATH | O_CLOEXEC));
     if (!fifo_fd.valid()) fail_errno("open exec fifo {}", fifo);
     cg = Cgroup::open(spec.linux.cgroups_path, opts.id, ctx.systemd_cgroup);

@@ -81,7 +81,6 @@ int exec_in_container(const Context& ctx, const ExecOptions& o) {
 
   // Open every namespace of the init up front: it could exit at any moment.
   std::vector<std::pair<const NamespaceKind*, UniqueFd>> nsfds;
-  UniqueFd self_user(::open("/proc/self/ns/user", O_RDONLY | O_CLOEXEC));
   for (const auto& kind : namespace_kinds()) {
     std::string path = fmt::format("/proc/{}/ns/{}", rec.pid, kind.proc_name);
     UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
@@ -89,11 +88,15 @@ int exec_in_container(const Context& ctx, const ExecOptions& o) {
       if (errno == ENOENT) continue;  // kernel without this namespace kind
       fail_errno("exec: open {}", path);
     }
-    if (kind.clone_flag == CLONE_NEWUSER) {
-      // Same user namespace as ours: setns would fail with EINVAL, and there is nothing to join.
-      struct stat a, b;
-      if (::fstat(fd.get(), &a) == 0 && ::fstat(self_user.get(), &b) == 0 && a.st_ino == b.st_ino) continue;
-    }
+    // A namespace the container shares with us needs no joining; trying could
+    // fail once we are in the container's user namespace (e.g. setns to the
+    // host's cgroup namespace is EPERM there), and for user namespaces
+    // joining our own is EINVAL.
+    std::string self_path = fmt::format("/proc/self/ns/{}", kind.proc_name);
+    struct stat a, b;
+    if (::fstat(fd.get(), &a) == 0 && ::stat(self_path.c_str(), &b) == 0 && a.st_ino == b.st_ino &&
+        a.st_dev == b.st_dev)
+      continue;
     nsfds.emplace_back(&kind, std::move(fd));
   }
   if (!process_alive(rec.pid, rec.pid_start_time)) fail("cannot exec in a stopped container");
