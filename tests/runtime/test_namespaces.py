@@ -39,7 +39,7 @@ def test_join_other_containers_net_ipc_uts_by_path(rt):
         c["hostname"] = "first-host"
     cid1, pid1 = start(rt, ["sleep", "1000"], edit=first)
     # A SysV message queue made in the first container's IPC namespace
-    # (busybox has no ipcmk), and its loopback brought up.
+    # (busybox has no ipcmk; 0x4245 == 16965), and its loopback brought up.
     subprocess.run(["nsenter", f"--ipc=/proc/{pid1}/ns/ipc", "/usr/bin/python3", "-c",
                     "import ctypes; assert ctypes.CDLL(None).msgget(0x4245, 0o1600) >= 0"], check=True)
     rt.cmd("exec", "--cap", "CAP_NET_ADMIN", cid1, "ip", "link", "set", "lo", "up")
@@ -48,7 +48,7 @@ def test_join_other_containers_net_ipc_uts_by_path(rt):
         for kind, proc in (("network", "net"), ("ipc", "ipc"), ("uts", "uts")):
             set_namespace(c, kind, f"/proc/{pid1}/ns/{proc}")
         c.pop("hostname", None)
-    b = rt.bundle(["sh", "-c", "hostname; ipcs -q | grep -c 0x00004245; readlink /proc/self/ns/net; "
+    b = rt.bundle(["sh", "-c", "hostname; grep -c '^ *16965 ' /proc/sysvipc/msg; readlink /proc/self/ns/net; "
                                "ip -o link show lo | grep -c LOWER_UP"], edit=second)
     cid2 = rt.new_id()
     p = rt.cmd("run", "--bundle", str(b), cid2)
@@ -58,6 +58,9 @@ def test_join_other_containers_net_ipc_uts_by_path(rt):
     assert lo_up == "1"
     assert netns == ns_inode(pid1, "net")
     assert netns != ns_inode(os.getpid(), "net")
+    # Control: a container that joins nothing sees neither.
+    other = run_ok(rt, ["sh", "-c", "grep -c '^ *16965 ' /proc/sysvipc/msg; ip -o link show lo | grep -c LOWER_UP; true"])
+    assert other.split() == ["0", "0"]
 
 
 def test_joined_namespace_is_shared_while_both_run(rt):
