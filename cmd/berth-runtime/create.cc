@@ -27,7 +27,7 @@ void add_create(CLI::App& app, Globals& g, int* code) {
   add_create_flags(sub, *o);
   sub->callback([&g, o, code] {
     g.seal_self();
-    o->preserve_fds += listen_fds();
+    o->listen_fds = listen_fds();
     runtime::create_container(g.context(), *o);
     *code = 0;
   });
@@ -41,7 +41,7 @@ void add_run(CLI::App& app, Globals& g, int* code) {
   sub->add_flag("--keep", o->keep, "do not delete the container after it exits");
   sub->callback([&g, o, code] {
     g.seal_self();
-    o->preserve_fds += listen_fds();
+    o->listen_fds = listen_fds();
     *code = runtime::run_container(g.context(), *o);
   });
 }

@@ -139,6 +139,12 @@ std::string path_join(std::string_view a, std::string_view b) {
 }
 
 UniqueFd open_in_root(int root_fd, std::string_view path, int flags, mode_t mode) {
+  UniqueFd fd = try_open_in_root(root_fd, path, flags, mode);
+  if (!fd.valid()) fail_errno("open {} in root", path);
+  return fd;
+}
+
+UniqueFd try_open_in_root(int root_fd, std::string_view path, int flags, mode_t mode) {
   std::string rel(path);
   if (rel.empty()) rel = ".";
   struct open_how how {};
@@ -149,22 +155,66 @@ UniqueFd open_in_root(int root_fd, std::string_view path, int flags, mode_t mode
     long fd = ::syscall(SYS_openat2, root_fd, rel.c_str(), &how, sizeof how);
     if (fd >= 0) return UniqueFd(static_cast<int>(fd));
     if (errno == EINTR || errno == EAGAIN) continue;  // EAGAIN: concurrent rename, retry
-    fail_errno("open {} in root", path);
+    return UniqueFd();
   }
 }
 
-UniqueFd mkdir_all_in_root(int root_fd, std::string_view path, mode_t mode) {
-  UniqueFd cur(::fcntl(root_fd, F_DUPFD_CLOEXEC, 0));
-  if (!cur.valid()) fail_errno("dup root fd");
-  std::string walked;
-  for (const auto& part : split(clean_path(std::string("/") + std::string(path)), '/')) {
-    if (part.empty()) continue;
-    walked += "/" + part;
-    if (::mkdirat(cur.get(), part.c_str(), mode) != 0 && errno != EEXIST) fail_errno("mkdir {}", walked);
-    // Re-resolve from the root each step: a symlink component stays confined.
-    cur = open_in_root(root_fd, walked, O_PATH | O_DIRECTORY);
+UniqueFd create_in_root(int root_fd, std::string_view path, bool leaf_is_file, mode_t mode) {
+  // Walks path one component at a time the way the kernel would after a
+  // chroot into root_fd: ".." stops at the root and symlinks are expanded
+  // (absolute ones from the root), so `evil -> /` or `evil -> ../../..` lead
+  // to directories inside root, which are created when missing.
+  std::vector<std::string> todo;  // components still to walk, next one last
+  auto push = [&](std::string_view p) {
+    auto parts = split(p, '/');
+    for (auto it = parts.rbegin(); it != parts.rend(); ++it)
+      if (!it->empty() && *it != ".") todo.push_back(*it);
+  };
+  push(path);
+  std::string resolved;  // symlink-free path inside root; "" is the root itself
+  int links = 0, creations = 0;
+  while (!todo.empty()) {
+    std::string comp = todo.back();
+    todo.pop_back();
+    if (comp == "..") {
+      auto slash = resolved.rfind('/');
+      resolved = slash == std::string::npos ? "" : resolved.substr(0, slash);
+      continue;
+    }
+    bool last = todo.empty();
+    UniqueFd parent = open_in_root(root_fd, resolved.empty() ? "/" : resolved, O_PATH | O_DIRECTORY);
+    std::string shown = resolved + "/" + comp;
+    struct stat st;
+    if (::fstatat(parent.get(), comp.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno != ENOENT) fail_errno("stat {} in root", shown);
+      if (++creations > 4096) fail("create {} in root: keeps disappearing", shown);
+      if (last && leaf_is_file) {
+        UniqueFd f(::openat(parent.get(), comp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                            0644));
+        if (!f.valid() && errno != EEXIST) fail_errno("create {} in root", shown);
+      } else if (::mkdirat(parent.get(), comp.c_str(), mode) != 0 && errno != EEXIST) {
+        fail_errno("mkdir {}", shown);
+      }
+      todo.push_back(comp);  // look again: whatever is there now is what we resolve
+      continue;
+    }
+    if (S_ISLNK(st.st_mode)) {
+      if (++links > 40) fail("resolve {} in root: too many levels of symbolic links", path);
+      char buf[4096];
+      ssize_t n = ::readlinkat(parent.get(), comp.c_str(), buf, sizeof buf);
+      if (n < 0) fail_errno("readlink {} in root", shown);
+      std::string_view target(buf, static_cast<size_t>(n));
+      if (!target.empty() && target[0] == '/') resolved.clear();
+      push(target);
+      continue;
+    }
+    resolved = shown;
   }
-  return cur;
+  return open_in_root(root_fd, resolved.empty() ? "/" : resolved, O_PATH | (leaf_is_file ? 0 : O_DIRECTORY));
+}
+
+UniqueFd mkdir_all_in_root(int root_fd, std::string_view path, mode_t mode) {
+  return create_in_root(root_fd, path, false, mode);
 }
 
 std::string fd_path(int fd) { return "/proc/self/fd/" + std::to_string(fd); }

@@ -36,9 +36,17 @@ std::string path_join(std::string_view a, std::string_view b);
 
 // Opens path inside root_fd (see contract above). flags are open(2) flags.
 UniqueFd open_in_root(int root_fd, std::string_view path, int flags, mode_t mode = 0);
+// Same, but returns an invalid fd with errno set instead of throwing, for
+// paths that may legitimately be absent (throwing is costly in a static binary).
+UniqueFd try_open_in_root(int root_fd, std::string_view path, int flags, mode_t mode = 0);
 // Creates every missing directory of path inside root_fd and returns an
-// O_PATH descriptor of the last one.
+// O_PATH descriptor of the last one. Symlinks on the way are followed inside
+// root, and their missing targets are created there too (as runc's
+// securejoin.MkdirAll does).
 UniqueFd mkdir_all_in_root(int root_fd, std::string_view path, mode_t mode = 0755);
+// Like mkdir_all_in_root, but with leaf_is_file the last component is
+// created as an empty regular file (0644) when missing.
+UniqueFd create_in_root(int root_fd, std::string_view path, bool leaf_is_file, mode_t mode = 0755);
 // "/proc/self/fd/N" for an open descriptor; mount(2) accepts it as a path
 // that refers to exactly that object.
 std::string fd_path(int fd);

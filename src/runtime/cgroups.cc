@@ -310,9 +310,32 @@ class CgroupImpl : public Cgroup {
     }
   }
 
-  void add_process(pid_t pid) override {
-    for (const auto& dir : dirs_)
-      if (!dir.empty()) write_value(dir, "cgroup.procs", std::to_string(pid));
+  void add_process(pid_t pid, bool v2_only) override {
+    for (size_t i = 0; i < dirs_.size(); ++i) {
+      if (dirs_[i].empty() || (v2_only && layout_.hierarchies[i].version == Version::kV1)) continue;
+      write_value(dirs_[i], "cgroup.procs", std::to_string(pid));
+    }
+  }
+
+  std::string v2_dir() const override {
+    int u = layout_.unified();
+    return u >= 0 ? dirs_[u] : "";
+  }
+
+  std::vector<std::string> enter_v1_self() override {
+    auto own = parse_proc_cgroup(read_file("/proc/self/cgroup"));
+    std::vector<std::string> left;
+    for (size_t i = 0; i < dirs_.size(); ++i) {
+      const Hierarchy& h = layout_.hierarchies[i];
+      if (dirs_[i].empty() || h.version != Version::kV1 || h.controllers.empty()) continue;
+      auto it = own.find(h.controllers[0]);
+      if (it == own.end()) continue;
+      std::string path = it->second;
+      if (h.root != "/" && path.rfind(h.root, 0) == 0) path = path.substr(h.root.size());
+      left.push_back(clean_path(h.mount_point + "/" + path));
+      write_value(dirs_[i], "tasks", "0");
+    }
+    return left;
   }
 
   void freeze() override {
@@ -467,6 +490,10 @@ std::unique_ptr<Cgroup> Cgroup::open(const std::string& cgroups_path, const std:
   if (inner[0] != '/') own = cg::parse_proc_cgroup(read_file("/proc/self/cgroup"));
   std::vector<std::string> dirs = cg::map_dirs(layout, own, inner);
   return cg::make_cgroup(std::move(layout), std::move(dirs));
+}
+
+void Cgroup::leave_v1_self(const std::vector<std::string>& previous_dirs) {
+  for (const auto& dir : previous_dirs) cg::write_value(dir, "tasks", "0");
 }
 
 std::unique_ptr<Cgroup> Cgroup::from_paths(const std::map<std::string, std::string>& paths) {

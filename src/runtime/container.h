@@ -31,6 +31,7 @@ struct CreateOptions {
   bool no_pivot = false;
   bool no_new_keyring = false;
   int preserve_fds = 0;
+  int listen_fds = 0;  // LISTEN_FDS from systemd socket activation; kept after the preserved fds
   // `run` only:
   bool detach = false;
   bool keep = false;

@@ -19,6 +19,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <linux/keyctl.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -32,6 +33,7 @@
 #include "base/error.h"
 #include "base/fs.h"
 #include "runtime/cgroups.h"
+#include "runtime/clone.h"
 #include "runtime/console.h"
 #include "runtime/container.h"
 #include "runtime/hooks.h"
@@ -156,6 +158,12 @@ struct InitContext {
       if (!fd.valid()) fail_errno("open {} namespace {}", kind->spec_name, path);
       if (::setns(fd.get(), kind->clone_flag) != 0) fail_errno("join {} namespace {}", kind->spec_name, path);
     }
+    if (!c.opts->no_new_keyring) {
+      // A fresh session keyring, so the container cannot read the host's keys (runc does the same).
+      std::string name = "_ses." + c.opts->id;
+      if (::syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.c_str()) < 0 && errno != ENOSYS)
+        fail_errno("join session keyring");
+    }
     // After the runtime moved us into our cgroup, so the namespace is rooted there.
     if (c.ns->is_new(CLONE_NEWCGROUP) && ::unshare(CLONE_NEWCGROUP) != 0) fail_errno("create cgroup namespace");
     if (!spec.hostname.empty() && ::sethostname(spec.hostname.data(), spec.hostname.size()) != 0)
@@ -206,7 +214,8 @@ struct InitContext {
     ::close(c.fifo_fd);
     if (!spec.hooks.start_container.empty()) {
       auto st = nlohmann::json::parse(state_json);
-      st["status"] = oci::status_name(oci::Status::kRunning);
+      // The user process has not been executed yet: "created", as runc reports it.
+      st["status"] = oci::status_name(oci::Status::kCreated);
       run_hooks(spec.hooks.start_container, st.dump(), "startContainer");
     }
     sigset_t none;
@@ -250,7 +259,13 @@ Created create_impl(const Context& ctx, const CreateOptions& opts, bool for_run)
   const oci::Spec& spec = bundle.spec;
   NamespacePlan ns = plan_namespaces(spec.linux.namespaces);
   validate_spec(spec, ns);
-  ProcessSetup setup(*spec.process, spec.linux.seccomp ? &*spec.linux.seccomp : nullptr, opts.preserve_fds);
+  oci::Process proc = *spec.process;
+  if (opts.listen_fds > 0) {
+    // Socket activation passes through, as runc does: the fds follow stdio and the init is pid 1.
+    proc.env.push_back("LISTEN_FDS=" + std::to_string(opts.listen_fds));
+    proc.env.push_back("LISTEN_PID=1");
+  }
+  ProcessSetup setup(proc, spec.linux.seccomp ? &*spec.linux.seccomp : nullptr, opts.preserve_fds + opts.listen_fds);
   bool terminal = spec.process->terminal;
   bool pty_to_runtime = terminal && opts.console_socket.empty() && for_run && !opts.detach;
   if (terminal && opts.console_socket.empty() && !pty_to_runtime)
@@ -281,7 +296,14 @@ Created create_impl(const Context& ctx, const CreateOptions& opts, bool for_run)
     auto [parent_sync, child_sync] = SyncPipe::make();
     // The cgroup namespace is created by the child once it is in its cgroup.
     int clone_flags = ns.new_flags & ~CLONE_NEWCGROUP;
-    pid = static_cast<int>(::syscall(SYS_clone, clone_flags | SIGCHLD, nullptr, nullptr, nullptr, nullptr));
+    // The child starts in its cgroup: cheaper than moving it (see enter_v1_self).
+    cg->create();
+    std::vector<std::string> runtime_cgroups = cg->enter_v1_self();
+    bool born_in_cgroup = false;
+    pid = clone_process(clone_flags, cg->v2_dir(), &born_in_cgroup);
+    int clone_errno = errno;
+    if (pid != 0) Cgroup::leave_v1_self(runtime_cgroups);
+    errno = clone_errno;
     if (pid < 0) fail_errno("clone container process");
     if (pid == 0) {
       parent_sync.close();
@@ -295,9 +317,9 @@ Created create_impl(const Context& ctx, const CreateOptions& opts, bool for_run)
       write_id_map(pid, "uid_map", spec.linux.uid_mappings);
       write_id_map(pid, "gid_map", spec.linux.gid_mappings);
     }
-    cg->create();
+    if (!born_in_cgroup) cg->add_process(pid, /*v2_only=*/true);
+    // Limits only now that we left: a pids limit of 1 must not count the runtime.
     cg->apply(effective_resources(spec));
-    cg->add_process(pid);
     parent_sync.send("go");
     parent_sync.expect("mounted", "setting up mounts");
 

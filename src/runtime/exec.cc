@@ -17,6 +17,7 @@
 #include "base/fs.h"
 #include "base/strings.h"
 #include "runtime/cgroups.h"
+#include "runtime/clone.h"
 #include "runtime/console.h"
 #include "runtime/container.h"
 #include "runtime/namespaces.h"
@@ -112,7 +113,17 @@ int exec_in_container(const Context& ctx, const ExecOptions& o) {
   sigprocmask(SIG_BLOCK, &all, &old);
 
   auto [parent_sync, child_sync] = SyncPipe::make();
-  pid_t pid = ::fork();
+  std::unique_ptr<Cgroup> cg;
+  std::vector<std::string> runtime_cgroups;
+  if (!rec.cgroup_paths.empty()) {
+    cg = Cgroup::from_paths(rec.cgroup_paths);
+    runtime_cgroups = cg->enter_v1_self();  // the child starts in the container's cgroup
+  }
+  bool born_in_cgroup = false;
+  pid_t pid = clone_process(0, cg ? cg->v2_dir() : "", &born_in_cgroup);
+  int fork_errno = errno;
+  if (pid != 0) Cgroup::leave_v1_self(runtime_cgroups);
+  errno = fork_errno;
   if (pid < 0) fail_errno("exec: fork");
   if (pid == 0) {
     parent_sync.close();
@@ -152,7 +163,7 @@ int exec_in_container(const Context& ctx, const ExecOptions& o) {
   console.reset();
   UniqueFd master;
   try {
-    if (!rec.cgroup_paths.empty()) Cgroup::from_paths(rec.cgroup_paths)->add_process(pid);
+    if (cg && !born_in_cgroup) cg->add_process(pid, /*v2_only=*/true);
     parent_sync.send("go");
     if (pty_to_runtime) master = recv_fd(parent_sync.fd());
     parent_sync.expect("ready", "starting the exec process");

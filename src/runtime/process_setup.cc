@@ -52,13 +52,7 @@ ProcessSetup::ProcessSetup(oci::Process proc, const oci::Seccomp* seccomp, int p
   if (proc_.args.empty()) fail("process.args: must not be empty");
   rlimits_ = parse_rlimits(proc_.rlimits);
   if (proc_.capabilities) caps_ = parse_capabilities(*proc_.capabilities);
-  if (seccomp) {
-    try {
-      seccomp_ = SeccompFilter::compile(*seccomp);
-    } catch (const Error& e) {
-      throw e.wrap("linux.seccomp");
-    }
-  }
+  if (seccomp) seccomp_ = SeccompFilter::compile(*seccomp);  // errors say "seccomp: ..."
 }
 
 void ProcessSetup::load_seccomp() {
