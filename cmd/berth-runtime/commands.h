@@ -18,12 +18,8 @@ struct Globals {
   bool debug = false;
   bool systemd_cgroup = false;
   Logger log{"berth-runtime"};
-  char** argv = nullptr;
-  char** envp = nullptr;
 
   runtime::Context context() const { return runtime::Context{runtime::StateStore(root), systemd_cgroup, &log}; }
-  // Before entering a container: see runtime/cloned_binary.h.
-  void seal_self() const;
 };
 
 // Each sets the subcommand's callback, which stores the exit code in *code.

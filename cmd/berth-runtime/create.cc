@@ -26,7 +26,6 @@ void add_create(CLI::App& app, Globals& g, int* code) {
   auto o = std::make_shared<runtime::CreateOptions>();  // owned by the callback
   add_create_flags(sub, *o);
   sub->callback([&g, o, code] {
-    g.seal_self();
     o->listen_fds = listen_fds();
     runtime::create_container(g.context(), *o);
     *code = 0;
@@ -40,7 +39,6 @@ void add_run(CLI::App& app, Globals& g, int* code) {
   sub->add_flag("-d,--detach", o->detach, "detach from the container's process");
   sub->add_flag("--keep", o->keep, "do not delete the container after it exits");
   sub->callback([&g, o, code] {
-    g.seal_self();
     o->listen_fds = listen_fds();
     *code = runtime::run_container(g.context(), *o);
   });

@@ -9,7 +9,6 @@
 
 namespace berth::cmd {
 
-void Globals::seal_self() const { runtime::ensure_running_from_sealed_copy(argv, envp); }
 
 void print_json(const nlohmann::json& j, bool pretty) {
   std::string s = pretty ? j.dump(2) : j.dump();
@@ -17,13 +16,34 @@ void print_json(const nlohmann::json& j, bool pretty) {
   fwrite(s.data(), 1, s.size(), stdout);
 }
 
+// The verbs that enter a container re-execute from a sealed copy first; doing
+// it before building the CLI saves parsing the command line twice.
+bool enters_container(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string_view a = argv[i];
+    if (a == "--root" || a == "--log" || a == "--log-format" || a == "--criu") {
+      ++i;  // its value
+      continue;
+    }
+    if (a.starts_with("-")) continue;
+    return a == "create" || a == "run" || a == "exec";
+  }
+  return false;
+}
+
 }  // namespace berth::cmd
 
 int main(int argc, char** argv, char** envp) {
   using namespace berth;
+  if (cmd::enters_container(argc, argv)) {
+    try {
+      runtime::ensure_running_from_sealed_copy(argv, envp);
+    } catch (const Error& e) {
+      fprintf(stderr, "berth-runtime: %s\n", e.what());
+      return 1;
+    }
+  }
   cmd::Globals g;
-  g.argv = argv;
-  g.envp = envp;
   CLI::App app{"berth-runtime: an OCI container runtime with runc's command line", "berth-runtime"};
   app.require_subcommand(1);
   app.set_version_flag("-v,--version", "berth-runtime version 0.1.0\nspec: 1.1.0");

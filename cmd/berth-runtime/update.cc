@@ -1,8 +1,6 @@
 // update: change a running container's resources, from flags or a JSON file.
 #include <unistd.h>
 
-#include <iostream>
-#include <iterator>
 #include <memory>
 
 #include "base/error.h"
@@ -71,7 +69,7 @@ void add_update(CLI::App& app, Globals& g, int* code) {
     oci::Resources res;
     if (!o->resources_file.empty()) {
       std::string text;
-      if (o->resources_file == "-") text.assign(std::istreambuf_iterator<char>(std::cin), {});
+      if (o->resources_file == "-") text = read_fd(STDIN_FILENO, "stdin");
       else text = read_file(o->resources_file);
       nlohmann::json j;
       try {

@@ -26,19 +26,23 @@ bool read_file_if_exists(const std::string& path, std::string* out) {
     if (errno == ENOENT) return false;
     fail_errno("open {}", path);
   }
+  *out = read_fd(fd.get(), path);
+  return true;
+}
+
+std::string read_fd(int fd, const std::string& name) {
   std::string data;
   char buf[16384];
   while (true) {
-    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    ssize_t n = ::read(fd, buf, sizeof buf);
     if (n < 0) {
       if (errno == EINTR) continue;
-      fail_errno("read {}", path);
+      fail_errno("read {}", name);
     }
     if (n == 0) break;
     data.append(buf, static_cast<size_t>(n));
   }
-  *out = std::move(data);
-  return true;
+  return data;
 }
 
 static void write_all(int fd, std::string_view data, const std::string& path) {

@@ -20,6 +20,8 @@
 namespace berth {
 
 std::string read_file(const std::string& path);
+// Reads an already open descriptor (e.g. stdin) to EOF.
+std::string read_fd(int fd, const std::string& name);
 // Returns false (and leaves *out untouched) if the file does not exist.
 bool read_file_if_exists(const std::string& path, std::string* out);
 void write_file(const std::string& path, std::string_view data, mode_t mode = 0644);
