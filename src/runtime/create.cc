@@ -32,6 +32,7 @@
 
 #include "base/error.h"
 #include "base/fs.h"
+#include "base/strings.h"
 #include "runtime/cgroups.h"
 #include "runtime/clone.h"
 #include "runtime/console.h"
@@ -92,8 +93,6 @@ void validate_spec(const oci::Spec& spec, const NamespacePlan& ns) {
     for (const auto& m : *maps)
       if (m.size == 0) fail("linux.uidMappings/gidMappings: mapping of size 0 for container id {}", m.container_id);
   if (!ns.is_new(CLONE_NEWNS) && !ns.joins_kind(CLONE_NEWNS)) fail("linux.namespaces: a mount namespace is required");
-  if (ns.joins_kind(CLONE_NEWUSER) && ns.new_flags)
-    fail("linux.namespaces: joining a user namespace while creating other namespaces is not supported");
   if (!spec.hostname.empty() && !ns.has(CLONE_NEWUTS))
     fail("hostname: unable to set hostname without a private UTS namespace");
   if (!spec.domainname.empty() && !ns.has(CLONE_NEWUTS))
@@ -129,6 +128,59 @@ oci::Resources effective_resources(const oci::Spec& spec) {
   return res;
 }
 
+// setns into every joined namespace but pid and time (the runtime joins those
+// for its children); the user namespace first, so the rest are entered with
+// its privileges.
+void join_namespaces(const NamespacePlan& ns) {
+  // Open them all first: once in another user namespace we may no longer be
+  // allowed to open the others' /proc/<pid>/ns files.
+  std::vector<std::pair<const NamespaceKind*, UniqueFd>> fds;
+  for (const auto& [kind, path] : ns.joins) {
+    if (kind->clone_flag == CLONE_NEWPID || kind->clone_flag == CLONE_NEWTIME) continue;
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid()) fail_errno("open {} namespace {}", kind->spec_name, path);
+    fds.emplace_back(kind, std::move(fd));
+  }
+  for (const auto& [kind, fd] : fds) {
+    if (::setns(fd.get(), kind->clone_flag) != 0) fail_errno("join {} namespace {}", kind->spec_name, ns.join_path(kind->clone_flag));
+    if (kind->clone_flag == CLONE_NEWUSER) {
+      if (::syscall(SYS_setresgid, 0, 0, 0) != 0) fail_errno("become root in the joined user namespace (gid)");
+      if (::syscall(SYS_setresuid, 0, 0, 0) != 0) fail_errno("become root in the joined user namespace (uid)");
+    }
+  }
+}
+
+// Joining a user namespace, or creating one while joining others, cannot be
+// done by one clone(): namespaces must be joined before new ones are created
+// so that the new ones are owned by the right user namespace. This
+// intermediate process joins, unshares, then forks the container process as a
+// sibling (CLONE_PARENT) and reports its pid to the runtime.
+void intermediate_process(const NamespacePlan& ns, SyncPipe& sync) {
+  try {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    join_namespaces(ns);
+    int unshare_flags = ns.new_flags & ~(CLONE_NEWCGROUP | CLONE_NEWPID);
+    if (unshare_flags && ::unshare(unshare_flags) != 0) fail_errno("create namespaces");
+    if (ns.is_new(CLONE_NEWPID) && ::unshare(CLONE_NEWPID) != 0) fail_errno("create pid namespace");
+    long pid = ::syscall(SYS_clone, CLONE_PARENT | SIGCHLD, nullptr, nullptr, nullptr, nullptr);
+    if (pid < 0) fail_errno("clone container process");
+    if (pid == 0) return;  // the container process: back to the caller
+    sync.send("pid:" + std::to_string(pid));
+    _exit(0);
+  } catch (const std::exception& e) {
+    sync.send_error(e.what());
+    _exit(1);
+  }
+}
+
+bool needs_intermediate(const NamespacePlan& ns) {
+  if (ns.joins_kind(CLONE_NEWUSER)) return true;
+  if (!ns.is_new(CLONE_NEWUSER)) return false;
+  for (const auto& [kind, path] : ns.joins)
+    if (kind->clone_flag != CLONE_NEWPID && kind->clone_flag != CLONE_NEWTIME) return true;
+  return false;
+}
+
 // Everything the container process needs; built before clone so that all
 // validation errors happen in the runtime.
 struct InitContext {
@@ -140,6 +192,7 @@ struct InitContext {
   int fifo_fd;
   int console_fd;  // connected --console-socket, or -1
   bool pty_to_runtime;  // run -t without console socket: send master over sync
+  bool namespaces_entered;  // an intermediate process already joined and created them
 };
 
 [[noreturn]] void container_init(InitContext& c) {
@@ -152,12 +205,7 @@ struct InitContext {
       if (::syscall(SYS_setresgid, 0, 0, 0) != 0) fail_errno("become root in user namespace (gid)");
       if (::syscall(SYS_setresuid, 0, 0, 0) != 0) fail_errno("become root in user namespace (uid)");
     }
-    for (const auto& [kind, path] : c.ns->joins) {
-      if (kind->clone_flag == CLONE_NEWPID || kind->clone_flag == CLONE_NEWTIME) continue;  // joined by the runtime
-      UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-      if (!fd.valid()) fail_errno("open {} namespace {}", kind->spec_name, path);
-      if (::setns(fd.get(), kind->clone_flag) != 0) fail_errno("join {} namespace {}", kind->spec_name, path);
-    }
+    if (!c.namespaces_entered) join_namespaces(*c.ns);
     if (!c.opts->no_new_keyring) {
       // A fresh session keyring, so the container cannot read the host's keys (runc does the same).
       std::string name = "_ses." + c.opts->id;
@@ -197,12 +245,14 @@ struct InitContext {
     c.setup->resolve_executable();
     if (c.setup->seccomp_notify_fd() >= 0 && spec.linux.seccomp)
       send_seccomp_listener_fd(spec.linux.seccomp->listener_path, c.setup->seccomp_notify_fd(), state_json);
+    // Before "ready": once the runtime has it, it exits, and a death signal
+    // still armed then would kill us. (If it fails after "ready", it kills us.)
+    ::prctl(PR_SET_PDEATHSIG, 0);
     c.sync->send("ready");
   } catch (const std::exception& e) {
     c.sync->send_error(e.what());
     _exit(1);
   }
-  ::prctl(PR_SET_PDEATHSIG, 0);
   c.sync->close();
   try {
     // Blocks until `start` opens the other end.
@@ -295,7 +345,8 @@ Created create_impl(const Context& ctx, const CreateOptions& opts, bool for_run)
     }
     auto [parent_sync, child_sync] = SyncPipe::make();
     // The cgroup namespace is created by the child once it is in its cgroup.
-    int clone_flags = ns.new_flags & ~CLONE_NEWCGROUP;
+    bool intermediate = needs_intermediate(ns);
+    int clone_flags = intermediate ? 0 : ns.new_flags & ~CLONE_NEWCGROUP;
     // The child starts in its cgroup: cheaper than moving it (see enter_v1_self).
     cg->create();
     std::vector<std::string> runtime_cgroups = cg->enter_v1_self();
@@ -307,11 +358,31 @@ Created create_impl(const Context& ctx, const CreateOptions& opts, bool for_run)
     if (pid < 0) fail_errno("clone container process");
     if (pid == 0) {
       parent_sync.close();
-      InitContext ic{&bundle, &opts, &ns, &setup, &child_sync, fifo_fd.get(), console.get(), pty_to_runtime};
+      if (intermediate) intermediate_process(ns, child_sync);  // returns in the container process only
+      InitContext ic{&bundle, &opts, &ns, &setup, &child_sync, fifo_fd.get(), console.get(), pty_to_runtime,
+                     intermediate};
       container_init(ic);
     }
     child_sync.close();
     console.reset();
+    if (intermediate) {
+      int status;
+      std::string msg;
+      try {
+        msg = parent_sync.receive("entering namespaces");
+      } catch (const Error&) {
+        ::waitpid(pid, &status, 0);
+        pid = -1;
+        throw;
+      }
+      ::waitpid(pid, &status, 0);
+      long long init_pid = 0;
+      if (msg.rfind("pid:", 0) != 0 || !parse_int64(msg.substr(4), &init_pid) || init_pid <= 0) {
+        pid = -1;
+        fail("protocol error: unexpected {:?} from the intermediate process", msg);
+      }
+      pid = static_cast<int>(init_pid);
+    }
 
     if (ns.is_new(CLONE_NEWUSER)) {
       write_id_map(pid, "uid_map", spec.linux.uid_mappings);
