@@ -155,13 +155,23 @@ void join_namespaces(const NamespacePlan& ns) {
 // so that the new ones are owned by the right user namespace. This
 // intermediate process joins, unshares, then forks the container process as a
 // sibling (CLONE_PARENT) and reports its pid to the runtime.
-void intermediate_process(const NamespacePlan& ns, SyncPipe& sync) {
+void intermediate_process(const NamespacePlan& ns, const oci::Linux& linux, SyncPipe& sync) {
   try {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     join_namespaces(ns);
-    int unshare_flags = ns.new_flags & ~(CLONE_NEWCGROUP | CLONE_NEWPID);
+    int unshare_flags = ns.new_flags & ~(CLONE_NEWCGROUP | CLONE_NEWPID | CLONE_NEWTIME);
     if (unshare_flags && ::unshare(unshare_flags) != 0) fail_errno("create namespaces");
     if (ns.is_new(CLONE_NEWPID) && ::unshare(CLONE_NEWPID) != 0) fail_errno("create pid namespace");
+    if (ns.is_new(CLONE_NEWTIME)) {
+      // Offsets can only be set while no process is in the namespace yet.
+      if (::unshare(CLONE_NEWTIME) != 0) fail_errno("create time namespace");
+      std::string offsets;
+      for (const auto& [clock, secs] : linux.time_offsets_secs) {
+        if (clock != "monotonic" && clock != "boottime") fail("linux.timeOffsets: unknown clock {:?}", clock);
+        offsets += fmt::format("{} {} {}\n", clock, secs, linux.time_offsets_nanosecs.at(clock));
+      }
+      if (!offsets.empty()) write_file("/proc/self/timens_offsets", offsets);
+    }
     long pid = ::syscall(SYS_clone, CLONE_PARENT | SIGCHLD, nullptr, nullptr, nullptr, nullptr);
     if (pid < 0) fail_errno("clone container process");
     if (pid == 0) return;  // the container process: back to the caller
@@ -173,8 +183,9 @@ void intermediate_process(const NamespacePlan& ns, SyncPipe& sync) {
   }
 }
 
-bool needs_intermediate(const NamespacePlan& ns) {
+bool needs_intermediate(const NamespacePlan& ns, const oci::Linux& linux) {
   if (ns.joins_kind(CLONE_NEWUSER)) return true;
+  if (ns.is_new(CLONE_NEWTIME) && !linux.time_offsets_secs.empty()) return true;
   if (!ns.is_new(CLONE_NEWUSER)) return false;
   for (const auto& [kind, path] : ns.joins)
     if (kind->clone_flag != CLONE_NEWPID && kind->clone_flag != CLONE_NEWTIME) return true;
@@ -345,7 +356,7 @@ Created create_impl(const Context& ctx, const CreateOptions& opts, bool for_run)
     }
     auto [parent_sync, child_sync] = SyncPipe::make();
     // The cgroup namespace is created by the child once it is in its cgroup.
-    bool intermediate = needs_intermediate(ns);
+    bool intermediate = needs_intermediate(ns, spec.linux);
     int clone_flags = intermediate ? 0 : ns.new_flags & ~CLONE_NEWCGROUP;
     // The child starts in its cgroup: cheaper than moving it (see enter_v1_self).
     cg->create();
@@ -358,7 +369,7 @@ Created create_impl(const Context& ctx, const CreateOptions& opts, bool for_run)
     if (pid < 0) fail_errno("clone container process");
     if (pid == 0) {
       parent_sync.close();
-      if (intermediate) intermediate_process(ns, child_sync);  // returns in the container process only
+      if (intermediate) intermediate_process(ns, spec.linux, child_sync);  // returns in the container process only
       InitContext ic{&bundle, &opts, &ns, &setup, &child_sync, fifo_fd.get(), console.get(), pty_to_runtime,
                      intermediate};
       container_init(ic);
