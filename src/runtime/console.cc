@@ -4,8 +4,6 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/ioctl.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -14,56 +12,6 @@
 #include "base/error.h"
 
 namespace berth::runtime {
-
-UniqueFd connect_unix(const std::string& path) {
-  UniqueFd s(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!s.valid()) fail_errno("socket");
-  struct sockaddr_un addr {};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path) fail("socket path too long: {}", path);
-  std::memcpy(addr.sun_path, path.c_str(), path.size());
-  if (::connect(s.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) fail_errno("connect {}", path);
-  return s;
-}
-
-void send_fd(int sock, int fd, const std::string& name) {
-  std::string payload = name.empty() ? std::string(1, '\0') : name;
-  struct iovec iov = {payload.data(), payload.size()};
-  char control[CMSG_SPACE(sizeof(int))] = {};
-  struct msghdr msg {};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
-  while (::sendmsg(sock, &msg, MSG_NOSIGNAL) < 0) {
-    if (errno != EINTR) fail_errno("send file descriptor");
-  }
-}
-
-UniqueFd recv_fd(int sock) {
-  char data[4096];
-  struct iovec iov = {data, sizeof data};
-  char control[CMSG_SPACE(sizeof(int))] = {};
-  struct msghdr msg {};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  ssize_t n;
-  while ((n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC)) < 0) {
-    if (errno != EINTR) fail_errno("receive file descriptor");
-  }
-  struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  if (n == 0 || !c || c->cmsg_type != SCM_RIGHTS) fail("receive file descriptor: none sent");
-  int fd;
-  std::memcpy(&fd, CMSG_DATA(c), sizeof(int));
-  return UniqueFd(fd);
-}
 
 Pty open_pty() {
   Pty p;

@@ -1,6 +1,5 @@
-// Console: pseudo-terminals for process.terminal, fd passing over unix
-// sockets (--console-socket), and the copy loop `run -t` uses when no
-// console socket is given.
+// Console: pseudo-terminals for process.terminal and the terminal helpers
+// `run -t` uses when no console socket is given.
 #pragma once
 
 #include <termios.h>
@@ -11,12 +10,6 @@
 #include "oci/spec.h"
 
 namespace berth::runtime {
-
-UniqueFd connect_unix(const std::string& path);
-// Sends fd with SCM_RIGHTS; `name` is the data payload (runc sends the pty's name).
-void send_fd(int sock, int fd, const std::string& name);
-// Receives one fd sent by send_fd; throws on EOF.
-UniqueFd recv_fd(int sock);
 
 struct Pty {
   UniqueFd master;

@@ -36,6 +36,7 @@
 #include "runtime/cgroups.h"
 #include "runtime/clone.h"
 #include "runtime/console.h"
+#include "runtime/unix_socket.h"
 #include "runtime/container.h"
 #include "runtime/hooks.h"
 #include "runtime/namespaces.h"
@@ -69,6 +70,12 @@ Bundle load_bundle(const CreateOptions& opts) {
   struct stat st;
   if (::stat(real, &st) != 0 || !S_ISDIR(st.st_mode)) fail("rootfs {} is not a directory", real);
   b.rootfs = real;
+  // The spec: bind mount sources are absolute or relative to the bundle (runc joins them with it).
+  for (auto& m : b.spec.mounts) {
+    bool bind = m.type == "bind";
+    for (const auto& o : m.options) bind = bind || o == "bind" || o == "rbind";
+    if (bind && !m.source.empty() && m.source[0] != '/') m.source = b.dir + "/" + m.source;
+  }
   return b;
 }
 
@@ -334,7 +341,13 @@ Created create_impl(const Context& ctx, const CreateOptions& opts, bool for_run)
   if (!terminal && !opts.console_socket.empty())
     fail("cannot use console socket if berth-runtime will not detach or allocate tty");
   UniqueFd console;
-  if (!opts.console_socket.empty()) console = connect_unix(opts.console_socket);
+  if (!opts.console_socket.empty()) {
+    try {
+      console = connect_unix(opts.console_socket);
+    } catch (const Error& e) {
+      throw e.wrap("console socket " + opts.console_socket);
+    }
+  }
 
   ctx.store.create_dir(opts.id);
   int pid = -1;

@@ -19,6 +19,7 @@
 #include "runtime/cgroups.h"
 #include "runtime/clone.h"
 #include "runtime/console.h"
+#include "runtime/unix_socket.h"
 #include "runtime/container.h"
 #include "runtime/namespaces.h"
 #include "runtime/process_setup.h"
@@ -78,7 +79,13 @@ int exec_in_container(const Context& ctx, const ExecOptions& o) {
   if (!proc.terminal && !o.console_socket.empty())
     fail("cannot use console socket if berth-runtime will not detach or allocate tty");
   UniqueFd console;
-  if (!o.console_socket.empty()) console = connect_unix(o.console_socket);
+  if (!o.console_socket.empty()) {
+    try {
+      console = connect_unix(o.console_socket);
+    } catch (const Error& e) {
+      throw e.wrap("console socket " + o.console_socket);
+    }
+  }
 
   // Open every namespace of the init up front: it could exit at any moment.
   std::vector<std::pair<const NamespaceKind*, UniqueFd>> nsfds;
@@ -147,8 +154,10 @@ int exec_in_container(const Context& ctx, const ExecOptions& o) {
       console.reset();
       setup.apply_identity();
       setup.resolve_executable();
-      child_sync.send("ready");
+      // Before "ready": once the runtime has it, it may exit (--detach), and
+      // a death signal still armed then would kill us before execve.
       ::prctl(PR_SET_PDEATHSIG, 0);
+      child_sync.send("ready");
       child_sync.close();
       sigset_t none;
       sigemptyset(&none);

@@ -18,6 +18,7 @@
 
 #include "base/error.h"
 #include "base/fd.h"
+#include "runtime/unix_socket.h"
 
 namespace berth::runtime {
 
@@ -300,45 +301,13 @@ bool SeccompFilter::uses_notify() const { return impl_ && impl_->notify; }
 const std::vector<std::string>& SeccompFilter::skipped_syscalls() const { return impl_->skipped; }
 
 void send_seccomp_listener_fd(const std::string& listener_path, int notify_fd, const std::string& state_json) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
   if (listener_path.empty()) fail("seccomp: listenerPath is not set");
-  if (listener_path.size() >= sizeof(addr.sun_path)) {
-    fail("seccomp: listenerPath {}: longer than {} bytes", listener_path, sizeof(addr.sun_path) - 1);
-  }
-  // Stream sockets deliver SCM_RIGHTS only with at least one data byte.
   if (state_json.empty()) fail("seccomp: listenerPath {}: empty container process state", listener_path);
-  std::memcpy(addr.sun_path, listener_path.data(), listener_path.size());
-
-  UniqueFd sock(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!sock.valid()) fail_errno("seccomp: listenerPath {}: socket", listener_path);
-  int rc;
-  do {
-    rc = connect(sock.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr));
-  } while (rc < 0 && errno == EINTR);
-  if (rc < 0) fail_errno("seccomp: listenerPath {}: connect", listener_path);
-
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  size_t sent = 0;
-  while (sent < state_json.size()) {
-    iovec iov{const_cast<char*>(state_json.data() + sent), state_json.size() - sent};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    if (sent == 0) {  // the fd goes with the first bytes only
-      msg.msg_control = control;
-      msg.msg_controllen = sizeof(control);
-      cmsghdr* c = CMSG_FIRSTHDR(&msg);
-      c->cmsg_level = SOL_SOCKET;
-      c->cmsg_type = SCM_RIGHTS;
-      c->cmsg_len = CMSG_LEN(sizeof(int));
-      std::memcpy(CMSG_DATA(c), &notify_fd, sizeof(int));
-    }
-    // MSG_NOSIGNAL: an agent that hangs up must give an error, not SIGPIPE.
-    ssize_t n = sendmsg(sock.get(), &msg, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) fail_errno("seccomp: listenerPath {}: sending notify fd", listener_path);
-    sent += static_cast<size_t>(n);
+  try {
+    UniqueFd sock = connect_unix(listener_path);
+    send_fd(sock.get(), notify_fd, state_json);
+  } catch (const Error& e) {
+    throw e.wrap(fmt::format("seccomp: listenerPath {}", listener_path));
   }
 }
 
