@@ -76,6 +76,15 @@ int main(int argc, char** argv, char** envp) {
   app.parse_complete_callback([&] { g.log.configure(g.log_path, g.log_format == "json", g.debug); });
   try {
     app.parse(argc, argv);
+  } catch (const CLI::RequiredError& e) {
+    // "berth-runtime bogus": CLI11 only says a subcommand is required; name the word it did not know.
+    auto rest = app.remaining();
+    if (!rest.empty() && !rest[0].empty() && rest[0][0] != '-') {
+      fprintf(stderr, "berth-runtime: unknown command \"%s\"\nRun with --help for more information.\n",
+              rest[0].c_str());
+      return static_cast<int>(CLI::ExitCodes::ExtrasError);
+    }
+    return app.exit(e);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const Error& e) {

@@ -7,6 +7,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 
 #include "base/error.h"
@@ -63,18 +64,20 @@ void write_file(const std::string& path, std::string_view data, mode_t mode) {
 }
 
 void write_file_atomic(const std::string& path, std::string_view data, mode_t mode) {
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
-    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
-    if (!fd.valid()) fail_errno("open {}", tmp);
+  // A name unique to this call (not just this process: threads may write the
+  // same path concurrently), created exclusively, and removed on any failure.
+  static std::atomic<unsigned long> counter{0};
+  std::string tmp = fmt::format("{}.tmp.{}.{}", path, ::getpid(), counter.fetch_add(1));
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
+  if (!fd.valid()) fail_errno("open {}", tmp);
+  try {
     write_all(fd.get(), data, tmp);
     if (::fsync(fd.get()) != 0) fail_errno("fsync {}", tmp);
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    int e = errno;
+    fd.reset();
+    if (::rename(tmp.c_str(), path.c_str()) != 0) fail_errno("rename {} to {}", tmp, path);
+  } catch (...) {
     ::unlink(tmp.c_str());
-    errno = e;
-    fail_errno("rename {} to {}", tmp, path);
+    throw;
   }
 }
 

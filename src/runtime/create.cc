@@ -261,8 +261,16 @@ struct InitContext {
     rootfs.finalize();
     c.setup->apply_identity();
     c.setup->resolve_executable();
-    if (c.setup->seccomp_notify_fd() >= 0 && spec.linux.seccomp)
-      send_seccomp_listener_fd(spec.linux.seccomp->listener_path, c.setup->seccomp_notify_fd(), state_json);
+    // The runtime passes the notify fd on to the agent: listenerPath is a
+    // host path, which no longer resolves here after pivot_root.
+    if (c.setup->seccomp_notify_fd() >= 0) send_fd(c.sync->fd(), c.setup->seccomp_notify_fd(), "seccompFd");
+    // Until execve we are the runtime, with the caller's environment and
+    // descriptors: while we wait for `start`, processes exec'd into the
+    // container must not read /proc/1/environ, /proc/1/fd or /proc/1/exe
+    // (runc's init is non-dumpable too). execve makes the program dumpable
+    // again. Not earlier: in a user namespace our /proc files would then
+    // belong to the host's root and oom_score_adj could not be written.
+    if (::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) fail_errno("make the init non-dumpable");
     // Before "ready": once the runtime has it, it exits, and a death signal
     // still armed then would kill us. (If it fails after "ready", it kills us.)
     ::prctl(PR_SET_PDEATHSIG, 0);
@@ -272,13 +280,16 @@ struct InitContext {
     _exit(1);
   }
   c.sync->close();
+  UniqueFd w;
   try {
     // Blocks until `start` opens the other end.
     std::string self_fd = "/proc/self/fd/" + std::to_string(c.fifo_fd);
-    UniqueFd w(::open(self_fd.c_str(), O_WRONLY | O_CLOEXEC));
+    w = UniqueFd(::open(self_fd.c_str(), O_WRONLY | O_CLOEXEC));
     if (!w.valid()) fail_errno("open exec fifo");
     if (::write(w.get(), "0", 1) != 1) fail_errno("write exec fifo");
-    w.reset();
+    // The write end stays open until execve closes it (O_CLOEXEC): `start`
+    // waits for that, so poststart hooks run after the program started, and
+    // it reports what we write here if we fail first (startContainer hooks).
     ::close(c.fifo_fd);
     if (!spec.hooks.start_container.empty()) {
       auto st = nlohmann::json::parse(state_json);
@@ -291,7 +302,12 @@ struct InitContext {
     sigprocmask(SIG_SETMASK, &none, nullptr);
     c.setup->exec();
   } catch (const std::exception& e) {
-    dprintf(2, "berth-runtime: %s\n", e.what());
+    if (w.valid()) {
+      std::string msg = e.what();
+      if (!write_all(w.get(), msg.data(), msg.size())) dprintf(2, "berth-runtime: %s\n", e.what());
+    } else {
+      dprintf(2, "berth-runtime: %s\n", e.what());
+    }
     _exit(127);
   }
 }
@@ -434,7 +450,13 @@ Created create_impl(const Context& ctx, const CreateOptions& opts, bool for_run)
     run_hooks(spec.hooks.create_runtime, creating, "createRuntime");
     parent_sync.send("go2:" + creating);
     Created out;
-    if (pty_to_runtime) out.pty_master = recv_fd(parent_sync.fd());
+    if (pty_to_runtime) out.pty_master = parent_sync.receive_fd("allocating the terminal");
+    if (setup.uses_seccomp_notify()) {
+      UniqueFd notify = parent_sync.receive_fd("loading the seccomp filter");
+      auto state = container_process_state(spec.oci_version, pid, spec.linux.seccomp->listener_metadata,
+                                           nlohmann::json::parse(creating));
+      send_seccomp_listener_fd(spec.linux.seccomp->listener_path, notify.get(), state.dump());
+    }
     parent_sync.expect("ready", "starting the container process");
 
     ctx.store.save_config(opts.id, bundle.config_text);
@@ -496,6 +518,27 @@ void start_container(const Context& ctx, const std::string& id) {
     if (!process_alive(rec.pid, rec.pid_start_time)) fail("container process is already dead");
   }
   ::unlink(fifo.c_str());
+  // The init keeps its end open until its execve: EOF means the program runs;
+  // anything written first is why it did not (e.g. a startContainer hook failed).
+  std::string failure;
+  while (true) {
+    struct pollfd p = {fd.get(), POLLIN, 0};
+    int r = ::poll(&p, 1, 50);
+    if (r < 0 && errno != EINTR) fail_errno("poll exec fifo");
+    if (r > 0) {
+      char buf[4096];
+      ssize_t n = ::read(fd.get(), buf, sizeof buf);
+      if (n > 0) {
+        failure.append(buf, static_cast<size_t>(n));
+        continue;
+      }
+      if (n == 0) break;
+      if (errno != EAGAIN && errno != EINTR) fail_errno("read exec fifo");
+      continue;
+    }
+    if (!process_alive(rec.pid, rec.pid_start_time)) break;
+  }
+  if (!failure.empty()) fail("{}", failure);
   oci::Spec spec = ctx.store.load_config(id);
   std::string st = oci::hook_state_json(oci_state(rec, oci::Status::kRunning)).dump();
   for (const auto& h : spec.hooks.poststart) {
@@ -515,6 +558,8 @@ int run_container(const Context& ctx, const CreateOptions& opts) {
   sigdelset(&all, SIGBUS);
   sigprocmask(SIG_BLOCK, &all, &old);
   Created c = create_impl(ctx, opts, true);
+  // Our terminal's size before the program starts, not once it already ran.
+  if (c.pty_master.valid()) copy_window_size(0, c.pty_master.get());
   try {
     start_container(ctx, opts.id);
   } catch (const Error&) {
@@ -616,6 +661,18 @@ void delete_container(const Context& ctx, const std::string& id, bool force) {
       ::poll(&p, 1, 10000);
     }
     ::waitpid(rec.pid, nullptr, WNOHANG);
+  } else if (!rec.cgroup_paths.empty()) {
+    // The init is gone, but with a shared pid namespace processes it started
+    // can still be in the cgroup, which cannot be removed while they are:
+    // kill them (runc's destroy does the same).
+    try {
+      auto cg = Cgroup::from_paths(rec.cgroup_paths);
+      auto left = cg->pids();
+      for (int p : left) ::kill(p, SIGKILL);
+      if (!left.empty() && cg->frozen()) cg->thaw();
+    } catch (const Error& e) {
+      ctx.log->warn("delete {}: {}", id, e.what());
+    }
   }
   destroy_stopped(ctx, rec);
 }

@@ -143,9 +143,19 @@ int exec_in_container(const Context& ctx, const ExecOptions& o) {
         if (::setns(fd.get(), kind->clone_flag) != 0 && errno != EINVAL)
           fail_errno("join {} namespace", kind->spec_name);
       }
+      // In the container's user namespace, become its root first (as the init
+      // did): otherwise what we create, e.g. the pty, belongs to the host's
+      // root, which the namespace cannot even name.
+      for (auto& [kind, fd] : nsfds) {
+        if (kind->clone_flag != CLONE_NEWUSER) continue;
+        if (::syscall(SYS_setresgid, 0, 0, 0) != 0) fail_errno("become root in user namespace (gid)");
+        if (::syscall(SYS_setresuid, 0, 0, 0) != 0) fail_errno("become root in user namespace (uid)");
+      }
       if (proc.terminal) {
         Pty pty = open_pty();
         if (proc.console_size) set_window_size(pty.master.get(), *proc.console_size);
+        // Our stdin is still the caller's: if it is a terminal, the program starts with its size.
+        else if (!console.valid()) copy_window_size(0, pty.master.get());
         if (console.valid()) send_fd(console.get(), pty.master.get(), pty.slave_path);
         else send_fd(child_sync.fd(), pty.master.get(), pty.slave_path);
         int r = make_controlling_terminal(pty.slave.get());
@@ -154,6 +164,8 @@ int exec_in_container(const Context& ctx, const ExecOptions& o) {
       console.reset();
       setup.apply_identity();
       setup.resolve_executable();
+      // The runtime passes a notify fd on to the seccomp agent (listenerPath is a host path).
+      if (setup.seccomp_notify_fd() >= 0) send_fd(child_sync.fd(), setup.seccomp_notify_fd(), "seccompFd");
       // Before "ready": once the runtime has it, it may exit (--detach), and
       // a death signal still armed then would kill us before execve.
       ::prctl(PR_SET_PDEATHSIG, 0);
@@ -174,7 +186,13 @@ int exec_in_container(const Context& ctx, const ExecOptions& o) {
   try {
     if (cg && !born_in_cgroup) cg->add_process(pid, /*v2_only=*/true);
     parent_sync.send("go");
-    if (pty_to_runtime) master = recv_fd(parent_sync.fd());
+    if (pty_to_runtime) master = parent_sync.receive_fd("allocating the terminal");
+    if (setup.uses_seccomp_notify()) {
+      UniqueFd notify = parent_sync.receive_fd("loading the seccomp filter");
+      auto state = container_process_state(spec.oci_version, pid, spec.linux.seccomp->listener_metadata,
+                                           oci::hook_state_json(oci_state(rec, st)));
+      send_seccomp_listener_fd(spec.linux.seccomp->listener_path, notify.get(), state.dump());
+    }
     parent_sync.expect("ready", "starting the exec process");
   } catch (const Error&) {
     ::kill(pid, SIGKILL);

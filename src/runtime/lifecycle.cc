@@ -24,10 +24,13 @@ nlohmann::json container_state(const Context& ctx, const std::string& id) {
 void kill_container(const Context& ctx, const std::string& id, int signal, bool all) {
   ContainerRecord rec = ctx.store.load(id);
   oci::Status st = container_status(ctx.store, rec);
-  if (st == oci::Status::kStopped) fail("container {} is not running", id);
+  if (st == oci::Status::kStopped && !all) fail("container {} is not running", id);
   if (all) {
     auto cg = cgroup_of(rec);
-    for (int pid : cg->pids())
+    auto pids = cg->pids();
+    // A stopped init may have left processes behind (shared pid namespace): --all reaches them too.
+    if (st == oci::Status::kStopped && pids.empty()) fail("container {} is not running", id);
+    for (int pid : pids)
       if (::kill(pid, signal) != 0 && errno != ESRCH) fail_errno("kill {} (pid {})", id, pid);
     // A frozen process cannot act on the signal; SIGKILL must still land.
     if (signal == SIGKILL && st == oci::Status::kPaused) cg->thaw();

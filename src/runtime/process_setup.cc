@@ -1,6 +1,7 @@
 #include "runtime/process_setup.h"
 
 #include <fcntl.h>
+#include <climits>
 #include <grp.h>
 #include <linux/close_range.h>
 #include <sys/prctl.h>
@@ -89,8 +90,20 @@ void ProcessSetup::apply_identity() {
   else ::umask(022);
 
   if (::chdir(proc_.cwd.c_str()) != 0) fail_errno("chdir to cwd {:?} set in config.json", proc_.cwd);
+  // CVE-2024-21626: a cwd such as /proc/self/fd/N naming a directory fd we
+  // inherited would leave the process outside the container's root. getcwd
+  // reports such a directory as unreachable (ENOENT).
+  char wd[PATH_MAX];
+  if (!::getcwd(wd, sizeof wd)) {
+    if (errno == ENOENT) fail("cwd {:?} is outside the container's root (possible container breakout)", proc_.cwd);
+    fail_errno("verify cwd {:?}", proc_.cwd);
+  }
+  if (wd[0] != '/') fail("cwd {:?} is outside the container's root (possible container breakout)", proc_.cwd);
   if (!has_env(proc_.env, "HOME")) proc_.env.push_back("HOME=" + home_for(u.uid));
   if (proc_.no_new_privileges && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail_errno("set no_new_privs");
+  // The notify fd must go to the seccomp agent before `start`: load such a
+  // profile now (after no_new_privs) rather than just before execve.
+  if (uses_seccomp_notify()) load_seccomp();
 }
 
 void ProcessSetup::resolve_executable() {

@@ -38,8 +38,11 @@ class ProcessSetup {
   // Final seccomp (when NNP), fd hygiene, execve. Only returns by throwing.
   [[noreturn]] void exec();
 
-  // Notify fd from seccomp load (SCMP_ACT_NOTIFY), or -1.
+  // Notify fd from seccomp load (SCMP_ACT_NOTIFY), or -1. A profile with
+  // SCMP_ACT_NOTIFY is loaded at the end of apply_identity(), so the fd can
+  // reach the seccomp agent before the process runs.
   int seccomp_notify_fd() const { return notify_fd_; }
+  bool uses_seccomp_notify() const { return seccomp_ && seccomp_->uses_notify(); }
 
  private:
   void load_seccomp();

@@ -33,17 +33,7 @@ bool is_dir(const std::string& path) {
 }
 
 // Creates an empty file at path inside root (for binding a file onto it).
-UniqueFd create_file_in_root(int root_fd, const std::string& path) {
-  std::string parent = clean_path("/" + path);
-  auto slash = parent.rfind('/');
-  mkdir_all_in_root(root_fd, parent.substr(0, slash));
-  try {
-    return open_in_root(root_fd, path, O_PATH);
-  } catch (const Error&) {
-  }
-  UniqueFd created = open_in_root(root_fd, path, O_WRONLY | O_CREAT, 0644);
-  return open_in_root(root_fd, path, O_PATH);
-}
+UniqueFd create_file_in_root(int root_fd, const std::string& path) { return create_in_root(root_fd, path, true); }
 
 unsigned long long attrs_from_flags(unsigned long flags) {
   unsigned long long a = 0;
@@ -67,6 +57,15 @@ void Rootfs::prepare() {
     if (!prop) fail("linux.rootfsPropagation: unknown value {:?}", spec_.linux.rootfs_propagation);
   }
   if (::mount(nullptr, "/", nullptr, prop, nullptr) != 0) fail_errno("make / {}", spec_.linux.rootfs_propagation);
+  // The mount holding the rootfs must not be shared: the bind below would
+  // then propagate to its peers, and pivot_root refuses a shared parent or
+  // new root (runc: rootfsParentMountPrivate). EINVAL: not a mount point.
+  for (std::string p = opts_.rootfs;;) {
+    if (::mount(nullptr, p.c_str(), nullptr, MS_PRIVATE, nullptr) == 0) break;
+    if (errno != EINVAL || p == "/") fail_errno("make the mount holding {} private", opts_.rootfs);
+    auto slash = p.rfind('/');
+    p = slash == 0 ? "/" : p.substr(0, slash);
+  }
 
   if (::mount(opts_.rootfs.c_str(), opts_.rootfs.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0)
     fail_errno("bind rootfs {} onto itself", opts_.rootfs);
@@ -301,13 +300,27 @@ void Rootfs::pivot() {
     if (::mount(".", "/", nullptr, MS_MOVE, nullptr) != 0) fail_errno("move rootfs to /");
     if (::chroot(".") != 0) fail_errno("chroot into rootfs");
   } else {
+    UniqueFd old_root(::open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!old_root.valid()) fail_errno("open old root");
     if (::syscall(SYS_pivot_root, ".", ".") != 0) fail_errno("pivot_root into {}", opts_.rootfs);
-    // The old root is now stacked under "."; keep its unmount from reaching the host.
+    // The old root is now stacked on top of the new one. Step into it (as
+    // runc does): "." from the new root's directory names the new root
+    // mount, and making that rslave would turn every shared mount of the
+    // container (rshared binds, rootfsPropagation) into a slave. Then keep
+    // the old root's unmount from reaching the host.
+    if (::fchdir(old_root.get()) != 0) fail_errno("chdir into old root");
     if (::mount(nullptr, ".", nullptr, MS_SLAVE | MS_REC, nullptr) != 0) fail_errno("make old root rslave");
     if (::umount2(".", MNT_DETACH) != 0) fail_errno("detach old root");
   }
   if (::chdir("/") != 0) fail_errno("chdir /");
   root_fd_ = UniqueFd(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
+  // Shared/slave root propagation is applied only now, to the container's own
+  // root: before pivot_root it would have made the rootfs mount shared, which
+  // pivot_root refuses (and could leak into the host). Private kinds were
+  // applied in prepare(). (runc: prepareRootfs.)
+  unsigned long prop = propagation_flags(spec_.linux.rootfs_propagation);
+  if (prop && !(prop & MS_PRIVATE) && ::mount(nullptr, "/", nullptr, prop, nullptr) != 0)
+    fail_errno("apply rootfsPropagation {}", spec_.linux.rootfs_propagation);
 }
 
 void Rootfs::mount_console(const std::string& slave_path) {
@@ -316,12 +329,21 @@ void Rootfs::mount_console(const std::string& slave_path) {
 }
 
 void Rootfs::finalize() {
-  for (const auto& p : spec_.linux.masked_paths) {
-    UniqueFd fd;
+  // runc creates a missing process.cwd (as root, before the root turns read-only).
+  struct stat cwd_st;
+  if (spec_.process && !spec_.process->cwd.empty() && ::stat(spec_.process->cwd.c_str(), &cwd_st) != 0 &&
+      errno == ENOENT) {
     try {
-      fd = open_in_root(root_fd_.get(), p, O_PATH);
-    } catch (const Error&) {
-      continue;  // absent paths need no masking
+      mkdir_all_in_root(root_fd_.get(), spec_.process->cwd);
+    } catch (const Error& e) {
+      throw e.wrap(fmt::format("create cwd {:?}", spec_.process->cwd));
+    }
+  }
+  for (const auto& p : spec_.linux.masked_paths) {
+    UniqueFd fd = try_open_in_root(root_fd_.get(), p, O_PATH);
+    if (!fd.valid()) {
+      if (errno == ENOENT) continue;  // absent paths need no masking
+      fail_errno("open masked path {}", p);
     }
     struct stat st;
     if (::fstat(fd.get(), &st) != 0) fail_errno("stat masked path {}", p);
@@ -333,11 +355,10 @@ void Rootfs::finalize() {
     }
   }
   for (const auto& p : spec_.linux.readonly_paths) {
-    UniqueFd fd;
-    try {
-      fd = open_in_root(root_fd_.get(), p, O_PATH);
-    } catch (const Error&) {
-      continue;
+    UniqueFd fd = try_open_in_root(root_fd_.get(), p, O_PATH);
+    if (!fd.valid()) {
+      if (errno == ENOENT) continue;
+      fail_errno("open read-only path {}", p);
     }
     bind_into(fd_path(fd.get()), fd.get(), true, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, 0, 0, p);
   }

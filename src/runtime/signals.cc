@@ -18,7 +18,7 @@ int parse_signal(std::string_view text) {
   for (auto& c : name) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   if (name.rfind("SIG", 0) == 0) name = name.substr(3);
   if (name.rfind("RTMIN", 0) == 0 || name.rfind("RTMAX", 0) == 0) {
-    bool min = name[3] == 'M' && name[4] == 'I';
+    bool min = name.rfind("RTMIN", 0) == 0;
     long long off = 0;
     std::string_view rest = std::string_view(name).substr(5);
     if (!rest.empty()) {

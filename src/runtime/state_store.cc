@@ -164,4 +164,11 @@ oci::State oci_state(const ContainerRecord& r, oci::Status status) {
   return s;
 }
 
+nlohmann::json container_process_state(const std::string& oci_version, int pid, const std::string& metadata,
+                                       nlohmann::json state) {
+  nlohmann::json j{{"ociVersion", oci_version}, {"fds", {"seccompFd"}}, {"pid", pid}, {"state", std::move(state)}};
+  if (!metadata.empty()) j["metadata"] = metadata;
+  return j;
+}
+
 }  // namespace berth::runtime

@@ -71,5 +71,9 @@ std::string now_rfc3339();
 // The JSON `state` prints and `list --format json` lists (runc's shape).
 nlohmann::json state_json(const ContainerRecord& rec, oci::Status status);
 oci::State oci_state(const ContainerRecord& rec, oci::Status status);
+// The runtime-spec "container process state" a seccomp agent receives with
+// the notify fd: {ociVersion, fds: ["seccompFd"], pid, metadata, state}.
+nlohmann::json container_process_state(const std::string& oci_version, int pid, const std::string& metadata,
+                                       nlohmann::json state);
 
 }  // namespace berth::runtime

@@ -24,6 +24,9 @@ class SyncPipe {
   std::string receive(const std::string& what) const;
   // Receives and checks it equals `expected`.
   void expect(const std::string& expected, const std::string& what) const;
+  // Receives a descriptor sent with send_fd (unix_socket.h); an "error:..."
+  // message sent instead becomes that Error, EOF an Error naming `what`.
+  UniqueFd receive_fd(const std::string& what) const;
   // Best-effort error report from the container process (never throws).
   void send_error(const std::string& msg) const noexcept;
   int fd() const { return fd_.get(); }

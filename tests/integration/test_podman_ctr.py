@@ -1,6 +1,7 @@
 """podman and containerd's ctr running containers with berth-runtime."""
 import shutil
 import subprocess
+import tempfile
 
 import pytest
 from pathlib import Path
@@ -8,9 +9,10 @@ from pathlib import Path
 from conftest import RUNTIME
 
 
-def test_podman_run(tmp_path, rootfs_tar):
+def test_podman_run(rootfs_tar):
     if not shutil.which("podman"):
         pytest.skip("podman not installed")
+    tmp_path = Path(tempfile.mkdtemp(prefix="bpm.", dir="/tmp"))  # podman limits runroot to 50 characters
     base = ["podman", "--root", str(tmp_path / "root"), "--runroot", str(tmp_path / "run"),
             "--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--events-backend", "none"]
     subprocess.run(base + ["import", str(rootfs_tar), "localhost/bb:latest"], check=True, capture_output=True)
@@ -24,6 +26,7 @@ def test_podman_run(tmp_path, rootfs_tar):
     finally:
         subprocess.run(base + ["system", "reset", "--force"], capture_output=True)
         subprocess.run(["umount", "-R", str(tmp_path / "root")], capture_output=True)
+        shutil.rmtree(tmp_path, ignore_errors=True)
 
 
 def test_ctr_run(dockerd, tmp_path):

@@ -153,8 +153,6 @@ def userns_bundle(rt, args, extra=None):
         set_namespace(c, "user")
         c["linux"]["uidMappings"] = [{"containerID": 0, "hostID": HOST_ID, "size": 65536}]
         c["linux"]["gidMappings"] = [{"containerID": 0, "hostID": HOST_ID, "size": 65536}]
-        # The host's cgroup v1 mount is owned by host root, which is unmapped.
-        c["mounts"] = [m for m in c["mounts"] if m["destination"] != "/sys/fs/cgroup"]
         if extra:
             extra(c)
     b = rt.bundle(args, edit=edit)
@@ -251,3 +249,14 @@ def test_zero_size_mapping_is_refused(rt):
         c["linux"]["gidMappings"] = [{"containerID": 0, "hostID": HOST_ID, "size": 10}]
     p = rt.cmd("create", "--bundle", str(rt.bundle(["true"], edit=edit)), rt.new_id(), check=False)
     assert p.returncode != 0 and "size 0" in p.stderr
+
+
+def test_user_namespace_devices_work(userns_rt):
+    """mknod is not allowed in a user namespace: the default devices are bound from the host."""
+    rt = userns_rt
+    b = userns_bundle(rt, ["sh", "-c", "echo x > /dev/null && head -c 3 /dev/zero | wc -c; "
+                                       "stat -c '%t:%T' /dev/null /dev/urandom; "
+                                       "cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max"],
+                      extra=lambda c: c["linux"].setdefault("resources", {}).update(pids={"limit": 77}))
+    out = rt.cmd("run", "--bundle", str(b), rt.new_id()).stdout.split()
+    assert out == ["3", "1:3", "1:9", "77"]
