@@ -2,6 +2,8 @@
 // tools and tutorials written for `runc spec` work unchanged.
 #include "oci/spec.h"
 
+#include <unistd.h>
+
 namespace berth::oci {
 
 nlohmann::json default_spec_json(bool rootless) {
@@ -44,8 +46,9 @@ nlohmann::json default_spec_json(bool rootless) {
   if (rootless) {
     auto& linux = spec["linux"];
     linux.erase("resources");
-    linux["uidMappings"] = {{{"containerID", 0}, {"hostID", 1000}, {"size", 1}}};
-    linux["gidMappings"] = {{{"containerID", 0}, {"hostID", 1000}, {"size", 1}}};
+    // As `runc spec --rootless`: the invoking user becomes root in the container.
+    linux["uidMappings"] = {{{"containerID", 0}, {"hostID", ::geteuid()}, {"size", 1}}};
+    linux["gidMappings"] = {{{"containerID", 0}, {"hostID", ::getegid()}, {"size", 1}}};
     linux["namespaces"] = {{{"type", "pid"}}, {{"type", "ipc"}}, {{"type", "uts"}}, {{"type", "mount"}}, {{"type", "user"}}};
     auto& mounts = spec["mounts"];
     for (auto& m : mounts) {

@@ -10,13 +10,17 @@ using nlohmann::json;
 // Typed access to a JSON object that reports the full path on type errors.
 class Reader {
  public:
+  // path is the JSON path of j ("process.user"); empty for the document itself.
   Reader(const json& j, std::string path) : j_(j), path_(std::move(path)) {
-    if (!j_.is_object()) fail("{}: expected object", path_);
+    if (!j_.is_object()) {
+      if (path_.empty()) fail("expected object");
+      fail("{}: expected object", path_);
+    }
   }
 
   bool has(const char* key) const { return j_.contains(key) && !j_.at(key).is_null(); }
   const json& raw(const char* key) const { return j_.at(key); }
-  std::string at(const char* key) const { return path_ + "." + key; }
+  std::string at(const char* key) const { return path_.empty() ? std::string(key) : path_ + "." + key; }
 
   std::string str(const char* key, std::string dflt = "") const {
     if (!has(key)) return dflt;
@@ -300,6 +304,10 @@ Resources parse_resources(const json& j, const std::string& path) {
   return res;
 }
 
+namespace {
+Spec parse_spec_json(const json& j);
+}  // namespace
+
 Spec parse_spec(const std::string& text, const std::string& origin) {
   json j;
   try {
@@ -307,12 +315,23 @@ Spec parse_spec(const std::string& text, const std::string& origin) {
   } catch (const json::parse_error& e) {
     fail("{}: malformed JSON: {}", origin, e.what());
   }
-  Reader r(j, origin);
+  // Errors read "<origin>: <json path>: <problem>".
+  try {
+    return parse_spec_json(j);
+  } catch (const Error& e) {
+    throw e.wrap(origin);
+  }
+}
+
+namespace {
+
+Spec parse_spec_json(const json& j) {
+  Reader r(j, "");
   Spec s;
   s.oci_version = r.str("ociVersion");
-  if (s.oci_version.empty()) fail("{}: ociVersion: required field missing", origin);
+  if (s.oci_version.empty()) fail("ociVersion: required field missing");
   if (r.has("process")) s.process = parse_process(r.raw("process"), r.at("process"));
-  if (!r.has("root")) fail("{}: root: required field missing", origin);
+  if (!r.has("root")) fail("root: required field missing");
   {
     Reader root(r.raw("root"), r.at("root"));
     s.root.path = root.required_str("path");
@@ -383,5 +402,7 @@ Spec parse_spec(const std::string& text, const std::string& origin) {
   }
   return s;
 }
+
+}  // namespace
 
 }  // namespace berth::oci

@@ -19,10 +19,14 @@ int capability_from_name(const std::string& name) {
   if (lower.rfind("cap_", 0) != 0) return -1;
   cap_value_t v;
   if (cap_from_name(lower.c_str(), &v) != 0) return -1;
-  // libcap also accepts plain numbers; a name must be a name.
+  // libcap also accepts plain numbers and names with trailing characters
+  // ("cap_sys_admin2"); a name must be exactly a capability's name.
   long long n;
   if (parse_int64(lower.substr(4), &n)) return -1;
-  return v;
+  char* canonical = cap_to_name(v);
+  bool exact = canonical && lower == canonical;
+  cap_free(canonical);
+  return exact ? v : -1;
 }
 
 std::string capability_name(int cap) {

@@ -3,9 +3,12 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <algorithm>
 
 #include "base/error.h"
 #include "base/fd.h"
@@ -50,42 +53,74 @@ void run_hook(const oci::Hook& hook, const std::string& state_json, const std::s
   }
   in_r.reset();
   err_w.reset();
-  // A hook that does not read stdin must not block us: ignore EPIPE.
+  // Feeding stdin, draining stderr and waiting for the exit all happen in one
+  // poll loop bounded by the timeout: a hook that ignores its stdin, closes
+  // its stderr, or leaves a child holding it open cannot outlast the timeout.
+  UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+  if (!pidfd.valid()) {
+    int e = errno;
+    ::kill(pid, SIGKILL);
+    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    errno = e;
+    fail_errno("{} hook {}: pidfd_open", phase, hook.path);
+  }
   struct sigaction ign {}, old {};
   ign.sa_handler = SIG_IGN;
   sigaction(SIGPIPE, &ign, &old);
-  size_t off = 0;
-  while (off < state_json.size()) {
-    ssize_t n = ::write(in_w.get(), state_json.data() + off, state_json.size() - off);
-    if (n <= 0) break;
-    off += static_cast<size_t>(n);
-  }
-  in_w.reset();
-  sigaction(SIGPIPE, &old, nullptr);
+  ::fcntl(in_w.get(), F_SETFL, O_NONBLOCK);
+  ::fcntl(err_r.get(), F_SETFL, O_NONBLOCK);
+  if (state_json.empty()) in_w.reset();
 
   std::string stderr_text;
+  auto drain_stderr = [&] {
+    char buf[4096];
+    while (err_r.valid()) {
+      ssize_t n = ::read(err_r.get(), buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        if (n == 0 || errno != EAGAIN) err_r.reset();
+        return;
+      }
+      stderr_text.append(buf, static_cast<size_t>(n));
+      if (stderr_text.size() > 65536) stderr_text.erase(0, stderr_text.size() - 65536);
+    }
+  };
+  size_t off = 0;
   long long deadline = hook.timeout ? now_ms() + *hook.timeout * 1000LL : -1;
   bool timed_out = false;
   while (true) {
+    struct pollfd p[3] = {{pidfd.get(), POLLIN, 0}, {err_r.get(), POLLIN, 0}, {in_w.get(), POLLOUT, 0}};
     int wait_ms = -1;
     if (deadline >= 0) wait_ms = static_cast<int>(std::max(0LL, deadline - now_ms()));
-    struct pollfd p = {err_r.get(), POLLIN, 0};
-    int r = ::poll(&p, 1, wait_ms);
+    int r = ::poll(p, 3, wait_ms);  // negative fds (closed ends) are skipped
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      int e = errno;
+      ::kill(pid, SIGKILL);
+      while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+      }
+      sigaction(SIGPIPE, &old, nullptr);
+      errno = e;
+      fail_errno("{} hook {}: poll", phase, hook.path);
+    }
     if (r == 0) {
       timed_out = true;
       ::kill(pid, SIGKILL);
       break;
     }
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      break;
+    if (p[2].revents) {
+      ssize_t n = ::write(in_w.get(), state_json.data() + off, state_json.size() - off);
+      if (n > 0) off += static_cast<size_t>(n);
+      // EPIPE (SIGPIPE is ignored meanwhile): a hook need not read its stdin.
+      if (off >= state_json.size() || (n < 0 && errno != EAGAIN && errno != EINTR)) in_w.reset();
     }
-    char buf[4096];
-    ssize_t n = ::read(err_r.get(), buf, sizeof buf);
-    if (n <= 0) break;
-    stderr_text.append(buf, static_cast<size_t>(n));
-    if (stderr_text.size() > 65536) stderr_text.erase(0, stderr_text.size() - 65536);
+    if (p[1].revents) drain_stderr();
+    if (p[0].revents) break;  // exited
   }
+  drain_stderr();  // whatever it wrote before exiting; never waits for its children
+  in_w.reset();
+  sigaction(SIGPIPE, &old, nullptr);
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }

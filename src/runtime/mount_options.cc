@@ -34,15 +34,21 @@ struct AttrOption {
   unsigned long long attr;
 };
 
+// runc's recursive table. The access-time modes (MOUNT_ATTR_RELATIME is 0)
+// are one setting, not bits: see parse_mount_options.
 constexpr AttrOption kRecursiveAttrs[] = {
     {"rro", false, MOUNT_ATTR_RDONLY},         {"rrw", true, MOUNT_ATTR_RDONLY},
     {"rnosuid", false, MOUNT_ATTR_NOSUID},     {"rsuid", true, MOUNT_ATTR_NOSUID},
     {"rnodev", false, MOUNT_ATTR_NODEV},       {"rdev", true, MOUNT_ATTR_NODEV},
     {"rnoexec", false, MOUNT_ATTR_NOEXEC},     {"rexec", true, MOUNT_ATTR_NOEXEC},
     {"rnodiratime", false, MOUNT_ATTR_NODIRATIME}, {"rdiratime", true, MOUNT_ATTR_NODIRATIME},
-    {"rnoatime", false, MOUNT_ATTR_NOATIME},   {"rstrictatime", false, MOUNT_ATTR_STRICTATIME},
-    {"rrelatime", false, MOUNT_ATTR_RELATIME}, {"rnosymfollow", false, MOUNT_ATTR_NOSYMFOLLOW},
-    {"rsymfollow", true, MOUNT_ATTR_NOSYMFOLLOW},
+    {"rnosymfollow", false, MOUNT_ATTR_NOSYMFOLLOW}, {"rsymfollow", true, MOUNT_ATTR_NOSYMFOLLOW},
+};
+
+constexpr AttrOption kRecursiveAtime[] = {
+    {"rrelatime", false, MOUNT_ATTR_RELATIME},     {"rnorelatime", true, MOUNT_ATTR_RELATIME},
+    {"rnoatime", false, MOUNT_ATTR_NOATIME},       {"ratime", true, MOUNT_ATTR_NOATIME},
+    {"rstrictatime", false, MOUNT_ATTR_STRICTATIME}, {"rnostrictatime", true, MOUNT_ATTR_STRICTATIME},
 };
 
 }  // namespace
@@ -86,7 +92,24 @@ MountOptions parse_mount_options(const std::vector<std::string>& options) {
     for (const auto& a : kRecursiveAttrs) {
       if (o != a.name) continue;
       matched = true;
+      // The later of "rro"/"rrw" wins, as with "ro"/"rw".
       (a.clear ? out.attr_clr : out.attr_set) |= a.attr;
+      (a.clear ? out.attr_set : out.attr_clr) &= ~a.attr;
+    }
+    for (const auto& a : kRecursiveAtime) {
+      if (o != a.name) continue;
+      matched = true;
+      // mount_setattr(2) takes an access-time mode in attr_set only together
+      // with MOUNT_ATTR__ATIME in attr_clr. Clearing noatime/strictatime
+      // ("ratime") falls back to the default, relatime; "rnorelatime" changes
+      // nothing (as in runc, where it clears the zero bit).
+      if (!a.clear) {
+        out.attr_clr |= MOUNT_ATTR__ATIME;
+        out.attr_set = (out.attr_set & ~MOUNT_ATTR__ATIME) | a.attr;
+      } else if (a.attr != MOUNT_ATTR_RELATIME) {
+        out.attr_clr |= MOUNT_ATTR__ATIME;
+        if ((out.attr_set & MOUNT_ATTR__ATIME) == a.attr) out.attr_set &= ~MOUNT_ATTR__ATIME;
+      }
     }
     // tmpcopyup and idmap options are runc extensions we do not implement;
     // they would confuse the filesystem, so they are dropped, not passed on.

@@ -14,7 +14,10 @@ struct MountOptions {
   unsigned long propagation = 0;  // MS_SHARED|MS_SLAVE|... (with MS_REC for r* forms)
   bool bind = false;
   bool recursive = false;         // rbind
-  unsigned long long attr_set = 0, attr_clr = 0;  // recursive MOUNT_ATTR_* ("rro", "rnosuid", ...)
+  // Recursive MOUNT_ATTR_* ("rro", "rnosuid", "rnoatime", ...). Apply both in
+  // one mount_setattr(AT_RECURSIVE) call: for an access-time mode attr_clr
+  // carries MOUNT_ATTR__ATIME, without which the kernel refuses attr_set.
+  unsigned long long attr_set = 0, attr_clr = 0;
   std::string data;               // comma-joined unrecognised options, passed to the filesystem
 };
 

@@ -127,14 +127,8 @@ void Rootfs::mount_entry(const oci::Mount& m) {
     if (::stat(m.source.c_str(), &st) != 0) fail_errno("stat source {}", m.source);
     UniqueFd dest_fd = S_ISDIR(st.st_mode) ? mkdir_all_in_root(root_fd_.get(), dest)
                                            : create_file_in_root(root_fd_.get(), dest);
-    bind_into(m.source, dest_fd.get(), o.recursive, o.flags, o.attr_clr, o.propagation, dest);
-    if (o.attr_set) {
-      UniqueFd top = open_in_root(root_fd_.get(), dest, O_PATH);
-      struct mount_attr attr {};
-      attr.attr_set = o.attr_set;
-      if (::mount_setattr(top.get(), "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) != 0)
-        fail_errno("set recursive attributes");
-    }
+    bind_into(m.source, dest_fd.get(), o.recursive, o.flags, 0, o.propagation, dest);
+    apply_recursive_attributes(dest, o);
     return;
   }
 
@@ -156,17 +150,24 @@ void Rootfs::mount_entry(const oci::Mount& m) {
     }
     fail_errno("mount {}", m.type);
   }
-  if (o.propagation || o.attr_set) {
+  if (o.propagation) {
     UniqueFd top = open_in_root(root_fd_.get(), dest, O_PATH);
-    if (o.propagation && ::mount(nullptr, fd_path(top.get()).c_str(), nullptr, o.propagation, nullptr) != 0)
+    if (::mount(nullptr, fd_path(top.get()).c_str(), nullptr, o.propagation, nullptr) != 0)
       fail_errno("set propagation");
-    if (o.attr_set) {
-      struct mount_attr attr {};
-      attr.attr_set = o.attr_set;
-      if (::mount_setattr(top.get(), "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) != 0)
-        fail_errno("set recursive attributes");
-    }
   }
+  apply_recursive_attributes(dest, o);
+}
+
+// "rro", "rnoatime", ...: set and clear in one recursive mount_setattr, as
+// the kernel needs both for access-time modes (see mount_options.h).
+void Rootfs::apply_recursive_attributes(const std::string& dest, const MountOptions& o) {
+  if (!o.attr_set && !o.attr_clr) return;
+  UniqueFd top = open_in_root(root_fd_.get(), dest, O_PATH);
+  struct mount_attr attr {};
+  attr.attr_set = o.attr_set;
+  attr.attr_clr = o.attr_clr;
+  if (::mount_setattr(top.get(), "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) != 0)
+    fail_errno("set recursive attributes");
 }
 
 // Without a cgroup namespace the container sees its own cgroup directories

@@ -17,6 +17,7 @@
 
 #include "base/fd.h"
 #include "oci/spec.h"
+#include "runtime/mount_options.h"
 
 namespace berth::runtime {
 
@@ -40,6 +41,7 @@ class Rootfs {
  private:
   void mount_entry(const oci::Mount& m);
   void mount_cgroup(const oci::Mount& m, int dest_fd);
+  void apply_recursive_attributes(const std::string& dest, const MountOptions& o);
   void bind_into(const std::string& source, int dest_fd, bool recursive, unsigned long flags,
                  unsigned long long attr_clr, unsigned long propagation, const std::string& shown_dest);
   void create_devices();

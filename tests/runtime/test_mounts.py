@@ -428,3 +428,19 @@ def test_no_pivot(rt):
     assert "bin" in p.stdout.split() and "proc" in p.stdout.split()
     # The host's root is not reachable as a mount inside.
     assert not any(l.split()[4] == "/" and l.split()[3] == "/" for l in p.stdout.splitlines() if " - " in l)
+
+
+@pytest.mark.parametrize("option,expect", [("rnoatime", "noatime"), ("rstrictatime", "strictatime"),
+                                           ("rro", "ro")])
+def test_recursive_mount_attributes_apply(rt, option, expect):
+    """r* options reach every mount of the tree, access-time modes included."""
+    def edit(c):
+        c["mounts"].append({"destination": "/data", "type": "tmpfs", "source": "tmpfs",
+                            "options": [option]})
+    out = rt.cmd("run", "--bundle", str(rt.bundle(["grep", " /data ", "/proc/self/mountinfo"], edit=edit)),
+                 rt.new_id()).stdout
+    opts = out.split()[5].split(",")
+    if expect == "strictatime":  # mountinfo shows strictatime as neither relatime nor noatime
+        assert "relatime" not in opts and "noatime" not in opts, out
+    else:
+        assert expect in opts, out

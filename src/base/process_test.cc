@@ -1,0 +1,61 @@
+#include "base/process.h"
+
+#include <string>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "base/error.h"
+
+namespace berth {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(RunCapture, ReturnsStdout) {
+  EXPECT_EQ(run_capture({"echo", "hello", "world"}), "hello world\n");
+  EXPECT_EQ(run_capture({"sh", "-c", "printf 'a\\0b'; echo err >&2"}), std::string("a\0b", 3));
+}
+
+TEST(RunCapture, StdinIsDevNull) {
+  // cat would block on an inherited terminal or pipe.
+  EXPECT_EQ(run_capture({"cat"}), "");
+}
+
+TEST(RunCapture, CapturesMoreThanAPipeBuffer) {
+  std::string out = run_capture({"head", "-c", "300000", "/dev/zero"});
+  EXPECT_EQ(out.size(), 300000u);
+}
+
+TEST(RunCapture, NonZeroExitIsAnErrorWithStatusAndCommand) {
+  try {
+    run_capture({"sh", "-c", "echo partial; exit 3"});
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("sh -c echo partial; exit 3"));
+    EXPECT_THAT(e.what(), HasSubstr("status 3"));
+  }
+}
+
+TEST(RunCapture, KilledBySignalIsAnError) {
+  try {
+    run_capture({"sh", "-c", "kill -KILL $$"});
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("status 137"));
+  }
+}
+
+TEST(RunCapture, MissingProgramIsAnErrorNamingIt) {
+  try {
+    run_capture({"berth-no-such-program-xyz", "arg"});
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("berth-no-such-program-xyz"));
+  }
+}
+
+TEST(RunCapture, EmptyCommandIsAnError) { EXPECT_THROW(run_capture({}), Error); }
+
+}  // namespace
+}  // namespace berth
