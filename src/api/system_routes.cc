@@ -1,3 +1,4 @@
+#include "base/clock.h"
 #include "api/system_routes.h"
 
 #include <sys/statfs.h>
@@ -75,16 +76,6 @@ bool read_flag(const char* path) {
   return read_file_if_exists(path, &v) && trim(v) == "1";
 }
 
-// RFC 3339 with nanoseconds, as Go's time.Time marshals.
-std::string now_rfc3339() {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  struct tm tm;
-  gmtime_r(&ts.tv_sec, &tm);
-  char buf[32];
-  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  return fmt::format("{}.{:09d}Z", buf, ts.tv_nsec);
-}
 
 }  // namespace
 
@@ -166,7 +157,7 @@ nlohmann::json info_json(const DaemonInfo& d) {
       {"NFd", 0},
       {"OomKillDisable", cgv != "2"},
       {"NGoroutines", 0},
-      {"SystemTime", now_rfc3339()},
+      {"SystemTime", now_rfc3339_nano()},
       {"LoggingDriver", "json-file"},
       {"CgroupDriver", "cgroupfs"},
       {"CgroupVersion", cgv},

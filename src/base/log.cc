@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/clock.h"
 #include "base/error.h"
 
 namespace berth {
@@ -32,15 +33,7 @@ static const char* level_name(Logger::Level l) {
 void Logger::log(Level level, std::string_view msg) const {
   std::string line;
   if (json_) {
-    char ts[64];
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    struct tm tm;
-    gmtime_r(&now.tv_sec, &tm);
-    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
-    nlohmann::json j{{"level", level_name(level)},
-                     {"msg", std::string(msg)},
-                     {"time", fmt::format("{}.{:09d}Z", ts, now.tv_nsec)}};
+    nlohmann::json j{{"level", level_name(level)}, {"msg", std::string(msg)}, {"time", now_rfc3339_nano()}};
     line = j.dump() + "\n";
   } else if (fd_ >= 0) {
     line = fmt::format("{}: {}\n", level_name(level), msg);

@@ -30,6 +30,7 @@
 #include <climits>
 #include <cstdlib>
 
+#include "base/clock.h"
 #include "base/error.h"
 #include "base/fs.h"
 #include "base/strings.h"
@@ -440,7 +441,7 @@ Created create_impl(const Context& ctx, const CreateOptions& opts, bool for_run)
     rec.pid_start_time = process_start_time(pid);
     rec.bundle = bundle.dir;
     rec.rootfs = bundle.rootfs;
-    rec.created = now_rfc3339();
+    rec.created = now_rfc3339_nano();
     rec.oci_version = spec.oci_version;
     rec.annotations = spec.annotations;
     rec.cgroup_paths = cg->paths();

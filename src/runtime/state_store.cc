@@ -131,16 +131,6 @@ oci::Status container_status(const StateStore& store, const ContainerRecord& rec
   return oci::Status::kRunning;
 }
 
-std::string now_rfc3339() {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  struct tm tm;
-  gmtime_r(&ts.tv_sec, &tm);
-  char buf[64];
-  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  return fmt::format("{}.{:09d}Z", buf, ts.tv_nsec);
-}
-
 nlohmann::json state_json(const ContainerRecord& r, oci::Status status) {
   return nlohmann::json{{"ociVersion", r.oci_version},
                         {"id", r.id},

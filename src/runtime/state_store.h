@@ -66,7 +66,6 @@ void validate_container_id(const std::string& id);
 oci::Status container_status(const StateStore& store, const ContainerRecord& rec);
 bool process_alive(int pid, unsigned long long start_time);
 unsigned long long process_start_time(int pid);  // 0 if gone
-std::string now_rfc3339();
 
 // The JSON `state` prints and `list --format json` lists (runc's shape).
 nlohmann::json state_json(const ContainerRecord& rec, oci::Status status);

@@ -291,10 +291,5 @@ TEST(StateJson, ContainerProcessState) {
   EXPECT_FALSE(container_process_state("1.0.2", 1, "", nlohmann::json::object()).contains("metadata"));
 }
 
-TEST(Now, Rfc3339Nanoseconds) {
-  EXPECT_TRUE(std::regex_match(now_rfc3339(), std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z)")))
-      << now_rfc3339();
-}
-
 }  // namespace
 }  // namespace berth::runtime

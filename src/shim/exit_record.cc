@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "base/clock.h"
 #include "shim/json_log.h"
 
 namespace berth::shim {

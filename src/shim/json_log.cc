@@ -1,5 +1,7 @@
 #include "shim/json_log.h"
 
+#include "base/clock.h"
+
 #include <cstdint>
 
 #include <fmt/format.h>
@@ -78,21 +80,6 @@ void append_json_string(std::string* out, std::string_view s) {
     }
   }
   out->push_back('"');
-}
-
-std::string rfc3339_nano(const struct timespec& t) {
-  struct tm tm;
-  gmtime_r(&t.tv_sec, &tm);
-  std::string out = fmt::format("{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}", tm.tm_year + 1900, tm.tm_mon + 1,
-                                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-  if (t.tv_nsec != 0) {
-    std::string frac = fmt::format("{:09d}", t.tv_nsec);
-    while (frac.back() == '0') frac.pop_back();
-    out += '.';
-    out += frac;
-  }
-  out += 'Z';
-  return out;
 }
 
 std::string json_log_line(std::string_view log, std::string_view stream, const struct timespec& t) {

@@ -19,9 +19,6 @@ namespace berth::shim {
 // Appends s as a quoted JSON string with the escaping described above.
 void append_json_string(std::string* out, std::string_view s);
 
-// Go's time.RFC3339Nano in UTC: "2006-01-02T15:04:05.999999999Z" with
-// trailing zeros of the fraction dropped (and no '.' at all when zero).
-std::string rfc3339_nano(const struct timespec& t);
 
 std::string json_log_line(std::string_view log, std::string_view stream, const struct timespec& t);
 

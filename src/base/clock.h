@@ -1,0 +1,15 @@
+// Timestamps as Docker and runc write them: Go's time.RFC3339Nano in UTC
+// ("2006-01-02T15:04:05.999999999Z": trailing zeros of the fraction dropped,
+// no fraction at all for whole seconds).
+#pragma once
+
+#include <time.h>
+
+#include <string>
+
+namespace berth {
+
+std::string rfc3339_nano(const struct timespec& t);
+std::string now_rfc3339_nano();  // CLOCK_REALTIME
+
+}  // namespace berth
