@@ -19,31 +19,14 @@
 #include <gtest/gtest.h>
 
 #include "base/error.h"
+#include "base/test_util.h"
 
 namespace berth {
 namespace {
 
 using ::testing::HasSubstr;
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/berth-fs-test-XXXXXX";
-    if (!::mkdtemp(tmpl)) throw Error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    try {
-      remove_all(path_);
-    } catch (...) {
-    }
-  }
-  const std::string& path() const { return path_; }
-  std::string operator/(std::string_view rel) const { return path_join(path_, rel); }
-
- private:
-  std::string path_;
-};
+using berth::test::TempDir;
 
 std::vector<std::string> list_dir(const std::string& path) {
   std::vector<std::string> out;

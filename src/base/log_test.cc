@@ -14,25 +14,14 @@
 #include "base/error.h"
 #include "base/fs.h"
 #include "base/strings.h"
+#include "base/test_util.h"
 
 namespace berth {
 namespace {
 
 using ::testing::HasSubstr;
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/berth-log-test-XXXXXX";
-    if (!::mkdtemp(tmpl)) throw Error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() { remove_all(path_); }
-  std::string operator/(std::string_view rel) const { return path_join(path_, rel); }
-
- private:
-  std::string path_;
-};
+using berth::test::TempDir;
 
 // Redirects fd 2 to a file for its lifetime; text() returns what was written.
 class StderrCapture {

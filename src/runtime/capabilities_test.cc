@@ -14,6 +14,7 @@
 #include "base/error.h"
 #include "base/fs.h"
 #include "base/strings.h"
+#include "base/test_util.h"
 
 namespace berth::runtime {
 namespace {
@@ -22,24 +23,7 @@ using ::testing::HasSubstr;
 
 constexpr uint64_t bit(int cap) { return 1ULL << cap; }
 
-// Runs fn in a forked child and returns its exit code (fn's return value);
-// capability changes stay in the child.
-int in_child(const std::function<int()>& fn) {
-  pid_t pid = ::fork();
-  if (pid < 0) return -1;
-  if (pid == 0) {
-    int rc = 99;
-    try {
-      rc = fn();
-    } catch (...) {
-      rc = 98;
-    }
-    _exit(rc);
-  }
-  int status = 0;
-  if (::waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) return -1;
-  return WEXITSTATUS(status);
-}
+using berth::test::run_in_child;
 
 // "CapBnd" etc. from /proc/self/status.
 uint64_t status_caps(const std::string& field) {
@@ -117,7 +101,7 @@ TEST(Capabilities, UnknownNameErrorNamesSet) {
 
 TEST(Capabilities, DropBoundingInChild) {
   uint64_t keep = bit(0) | bit(5);  // CHOWN, KILL
-  int rc = in_child([&] {
+  int rc = run_in_child([&] {
     if (drop_bounding(keep) != 0) return 1;
     if (current_caps("CapBnd") != keep) return 2;
     for (int c = 0; c <= last_capability(); ++c)
@@ -136,7 +120,7 @@ TEST(Capabilities, ApplyInChild) {
   s.effective = bit(5);
   s.inheritable = bit(5) | bit(10);
   s.ambient = bit(10);
-  int rc = in_child([&] {
+  int rc = run_in_child([&] {
     if (drop_bounding(s.bounding) != 0) return 1;
     if (apply_capabilities(s) != 0) return 2;
     if (current_caps("CapPrm") != s.permitted) return 3;
@@ -149,7 +133,7 @@ TEST(Capabilities, ApplyInChild) {
 }
 
 TEST(Capabilities, ApplyReportsErrnoInsteadOfThrowing) {
-  int rc = in_child([] {
+  int rc = run_in_child([] {
     CapabilitySets narrow;
     narrow.permitted = narrow.effective = bit(5);
     if (apply_capabilities(narrow) != 0) return 1;

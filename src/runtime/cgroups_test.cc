@@ -23,6 +23,7 @@
 #include "base/strings.h"
 #include "runtime/cgroup_internal.h"
 #include "runtime/cgroups.h"
+#include "base/test_util.h"
 
 namespace berth::runtime::cg {
 namespace {
@@ -395,19 +396,7 @@ TEST(CgroupDevices, FilterProgram) {
 
 // ------------------------------------------------------------ v2 on a fake tree
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/berth-cgroups-test-XXXXXX";
-    if (!::mkdtemp(tmpl)) throw Error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() { remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using berth::test::TempDir;
 
 std::string slurp(const std::string& path) { return std::string(trim(read_file(path))); }
 

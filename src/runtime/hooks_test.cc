@@ -13,6 +13,7 @@
 
 #include "base/error.h"
 #include "base/fs.h"
+#include "base/test_util.h"
 
 namespace berth::runtime {
 namespace {
@@ -20,19 +21,7 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/berth-hooks-test-XXXXXX";
-    if (!::mkdtemp(tmpl)) throw Error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() { remove_all(path_); }
-  std::string operator/(std::string_view rel) const { return path_join(path_, rel); }
-
- private:
-  std::string path_;
-};
+using berth::test::TempDir;
 
 oci::Hook sh(const std::string& script, std::optional<int> timeout = {}, std::vector<std::string> env = {}) {
   oci::Hook h;

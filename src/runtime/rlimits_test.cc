@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "base/error.h"
+#include "base/test_util.h"
 
 namespace berth::runtime {
 namespace {
@@ -20,22 +21,7 @@ using ::testing::HasSubstr;
 
 oci::Rlimit rl(std::string type, uint64_t hard, uint64_t soft) { return {std::move(type), hard, soft}; }
 
-int in_child(const std::function<int()>& fn) {
-  pid_t pid = ::fork();
-  if (pid < 0) return -1;
-  if (pid == 0) {
-    int rc = 99;
-    try {
-      rc = fn();
-    } catch (...) {
-      rc = 98;
-    }
-    _exit(rc);
-  }
-  int status = 0;
-  if (::waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) return -1;
-  return WEXITSTATUS(status);
-}
+using berth::test::run_in_child;
 
 // Removes CAP_SYS_RESOURCE from the effective set, so raising a hard limit
 // fails with EPERM whatever the host grants.
@@ -94,7 +80,7 @@ TEST(Rlimits, DuplicateIsAnError) {
 }
 
 TEST(Rlimits, ApplyLowersInChild) {
-  int rc = in_child([] {
+  int rc = run_in_child([] {
     auto limits = parse_rlimits({rl("RLIMIT_NOFILE", 200, 100), rl("RLIMIT_CORE", 0, 0)});
     if (apply_rlimits(limits) != 0) return 1;
     struct rlimit r;
@@ -108,7 +94,7 @@ TEST(Rlimits, ApplyLowersInChild) {
 }
 
 TEST(Rlimits, HardAboveCurrentHardIsClampedWithoutCapSysResource) {
-  int rc = in_child([] {
+  int rc = run_in_child([] {
     if (!drop_sys_resource()) return 10;
     struct rlimit low = {300, 500};
     if (setrlimit(RLIMIT_NOFILE, &low) != 0) return 11;
@@ -129,7 +115,7 @@ TEST(Rlimits, HardAboveCurrentHardIsClampedWithoutCapSysResource) {
 }
 
 TEST(Rlimits, ApplyReportsOtherErrors) {
-  int rc = in_child([] {
+  int rc = run_in_child([] {
     ResolvedRlimit bad;
     bad.resource = RLIMIT_NOFILE;
     bad.limit = {10, 5};  // soft > hard: EINVAL, not clampable

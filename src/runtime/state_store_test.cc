@@ -17,25 +17,14 @@
 #include "base/error.h"
 #include "base/fs.h"
 #include "oci/spec.h"
+#include "base/test_util.h"
 
 namespace berth::runtime {
 namespace {
 
 using ::testing::HasSubstr;
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/berth-state-test-XXXXXX";
-    if (!::mkdtemp(tmpl)) throw Error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() { remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using berth::test::TempDir;
 
 class StoreTest : public ::testing::Test {
  protected:
