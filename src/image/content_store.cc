@@ -1,0 +1,151 @@
+#include "image/content_store.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "base/error.h"
+#include "base/fs.h"
+
+namespace berth::image {
+
+namespace {
+
+void write_all(int fd, const char* p, size_t n, const std::string& name) {
+  while (n > 0) {
+    ssize_t w = ::write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      fail_errno("write {}", name);
+    }
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+}
+
+void fsync_dir(const std::string& dir) {
+  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd.valid() || ::fsync(fd.get()) != 0) fail_errno("fsync {}", dir);
+}
+
+}  // namespace
+
+ContentStore::ContentStore(std::string root)
+    : root_(std::move(root)),
+      blobs_(path_join(root_, "content/blobs/sha256")),
+      ingest_(path_join(root_, "content/ingest")) {
+  mkdir_all(blobs_);
+  mkdir_all(ingest_);
+}
+
+std::string ContentStore::blob_path(const Digest& d) const { return path_join(blobs_, d.hex()); }
+
+template <typename Next>
+void ContentStore::ingest(const Digest& expected, Next next) {
+  std::string tmp = path_join(ingest_, std::string(expected.hex()) + ".XXXXXX");
+  UniqueFd fd(::mkostemp(tmp.data(), O_CLOEXEC));
+  if (!fd.valid()) fail_errno("blob {}: create temp file in {}", expected.str(), ingest_);
+  try {
+    Sha256 h;
+    std::string buf(1 << 16, '\0');
+    while (size_t n = next(buf.data(), buf.size())) {
+      h.update(buf.data(), n);
+      write_all(fd.get(), buf.data(), n, tmp);
+    }
+    Digest got = h.finish();
+    if (got != expected) fail("blob {}: digest mismatch (got {})", expected.str(), got.str());
+    if (::fchmod(fd.get(), 0644) != 0) fail_errno("chmod {}", tmp);
+    if (::fsync(fd.get()) != 0) fail_errno("fsync {}", tmp);
+    fd.reset();
+    // Same name, same bytes: a concurrent writer's rename is harmless.
+    if (::rename(tmp.c_str(), blob_path(expected).c_str()) != 0)
+      fail_errno("blob {}: rename into store", expected.str());
+  } catch (...) {
+    ::unlink(tmp.c_str());
+    throw;
+  }
+  fsync_dir(blobs_);
+}
+
+void ContentStore::ingest_fd(int fd, const Digest& expected) {
+  ingest(expected, [&](char* buf, size_t cap) -> size_t {
+    while (true) {
+      ssize_t n = ::read(fd, buf, cap);
+      if (n >= 0) return static_cast<size_t>(n);
+      if (errno != EINTR) fail_errno("blob {}: read source", expected.str());
+    }
+  });
+}
+
+void ContentStore::ingest_file(const std::string& path, const Digest& expected) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) fail_errno("blob {}: open {}", expected.str(), path);
+  ingest_fd(fd.get(), expected);
+}
+
+void ContentStore::ingest_bytes(std::string_view data, const Digest& expected) {
+  ingest(expected, [&](char* buf, size_t cap) -> size_t {
+    size_t n = std::min(cap, data.size());
+    std::memcpy(buf, data.data(), n);
+    data.remove_prefix(n);
+    return n;
+  });
+}
+
+Digest ContentStore::put(std::string_view data) {
+  Digest d = sha256_of(data);
+  if (!exists(d)) ingest_bytes(data, d);
+  return d;
+}
+
+bool ContentStore::exists(const Digest& d) const { return path_exists(blob_path(d)); }
+
+uint64_t ContentStore::size(const Digest& d) const {
+  struct stat st;
+  if (::stat(blob_path(d).c_str(), &st) != 0) {
+    if (errno == ENOENT) fail("blob {}: not found", d.str());
+    fail_errno("blob {}: stat", d.str());
+  }
+  return static_cast<uint64_t>(st.st_size);
+}
+
+UniqueFd ContentStore::open(const Digest& d) const {
+  UniqueFd fd(::open(blob_path(d).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (!fd.valid()) {
+    if (errno == ENOENT) fail("blob {}: not found", d.str());
+    fail_errno("blob {}: open", d.str());
+  }
+  return fd;
+}
+
+std::string ContentStore::read(const Digest& d) const {
+  UniqueFd fd = open(d);
+  return read_fd(fd.get(), "blob " + d.str());
+}
+
+bool ContentStore::remove(const Digest& d) {
+  if (::unlink(blob_path(d).c_str()) == 0) return true;
+  if (errno == ENOENT) return false;
+  fail_errno("blob {}: remove", d.str());
+}
+
+std::vector<Digest> ContentStore::list() const {
+  std::vector<Digest> out;
+  DIR* dir = ::opendir(blobs_.c_str());
+  if (!dir) fail_errno("opendir {}", blobs_);
+  while (struct dirent* e = ::readdir(dir)) {
+    Digest d = sha256_of("");
+    if (Digest::try_parse(std::string("sha256:") + e->d_name, &d)) out.push_back(d);
+  }
+  ::closedir(dir);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace berth::image

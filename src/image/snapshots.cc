@@ -1,0 +1,111 @@
+#include "image/snapshots.h"
+
+#include <dirent.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+
+#include <nlohmann/json.hpp>
+
+#include "base/error.h"
+#include "base/fs.h"
+
+namespace berth::image {
+
+Digest chain_id(const std::optional<Digest>& parent, const Digest& diff_id) {
+  if (!parent) return diff_id;
+  return sha256_of(parent->str() + " " + diff_id.str());
+}
+
+std::vector<Digest> chain_ids(const std::vector<Digest>& diff_ids) {
+  std::vector<Digest> out;
+  std::optional<Digest> parent;
+  for (const auto& d : diff_ids) {
+    out.push_back(chain_id(parent, d));
+    parent = out.back();
+  }
+  return out;
+}
+
+SnapshotStore::SnapshotStore(std::string root) : root_(path_join(root, "snapshots")) {
+  if (root_.find_first_of(":,") != std::string::npos)
+    fail("snapshot root {}: ':' and ',' are not allowed (overlay mount options)", root_);
+  mkdir_all(root_);
+}
+
+std::string SnapshotStore::dir(const Digest& id) const { return path_join(root_, id.hex()); }
+std::string SnapshotStore::fs_path(const Digest& id) const { return path_join(dir(id), "fs"); }
+bool SnapshotStore::exists(const Digest& id) const { return path_exists(dir(id)); }
+
+Digest SnapshotStore::prepare(const std::optional<Digest>& parent, const Digest& diff_id, int layer_fd,
+                              UnpackOptions opts) {
+  Digest id = chain_id(parent, diff_id);
+  if (exists(id)) return id;
+  if (opts.name == "layer") opts.name = diff_id.short_str();
+  std::string tmp = path_join(root_, ".tmp-" + std::string(id.hex().substr(0, 12)) + "-XXXXXX");
+  if (!::mkdtemp(tmp.data())) fail_errno("snapshot {}: create temp dir in {}", id.short_str(), root_);
+  try {
+    mkdir_all(path_join(tmp, "fs"));
+    LayerDigests got = unpack_layer(layer_fd, path_join(tmp, "fs"), opts);
+    if (got.diff_id != diff_id)
+      fail("layer {}: diff_id mismatch: expected {}, got {}", opts.name, diff_id.str(), got.diff_id.str());
+    nlohmann::json meta = {{"chain_id", id.str()},
+                           {"parent", parent ? parent->str() : ""},
+                           {"diff_id", diff_id.str()},
+                           {"tar_size", got.tar_size}};
+    write_file_atomic(path_join(tmp, "meta.json"), meta.dump() + "\n");
+    ::sync();  // the extracted files are durable before the snapshot appears under its id
+    if (::rename(tmp.c_str(), dir(id).c_str()) != 0) {
+      if (errno != ENOTEMPTY && errno != EEXIST) fail_errno("snapshot {}: rename into place", id.short_str());
+      remove_all(tmp);  // a concurrent prepare won; its copy is identical
+    }
+  } catch (...) {
+    remove_all(tmp);
+    throw;
+  }
+  return id;
+}
+
+bool SnapshotStore::remove(const Digest& id) {
+  std::string doomed = path_join(root_, ".tmp-rm-" + std::string(id.hex().substr(0, 12)) + "-XXXXXX");
+  if (!::mkdtemp(doomed.data())) fail_errno("snapshot {}: create temp dir", id.short_str());
+  // Rename the snapshot onto the empty temp dir: it vanishes from its id atomically.
+  if (::rename(dir(id).c_str(), doomed.c_str()) != 0) {
+    int e = errno;
+    ::rmdir(doomed.c_str());
+    if (e == ENOENT) return false;
+    errno = e;
+    fail_errno("snapshot {}: remove", id.short_str());
+  }
+  remove_all(doomed);
+  return true;
+}
+
+std::vector<Digest> SnapshotStore::list() const {
+  std::vector<Digest> out;
+  DIR* d = ::opendir(root_.c_str());
+  if (!d) fail_errno("opendir {}", root_);
+  while (struct dirent* e = ::readdir(d)) {
+    Digest id = sha256_of("");
+    if (Digest::try_parse(std::string("sha256:") + e->d_name, &id)) out.push_back(id);
+  }
+  ::closedir(d);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::string SnapshotStore::lowerdir_string(const std::vector<Digest>& chain) const {
+  if (chain.empty()) fail("lowerdir: empty snapshot chain");
+  std::string s;
+  for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+    if (!exists(*it)) fail("lowerdir: snapshot {} does not exist", it->str());
+    if (!s.empty()) s += ':';
+    s += fs_path(*it);
+  }
+  return s;
+}
+
+}  // namespace berth::image

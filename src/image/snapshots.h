@@ -1,0 +1,57 @@
+// SnapshotStore: one extracted layer per directory, <root>/snapshots/<id>/fs,
+// where <id> is the hex of the layer's ChainID, for use as overlay lowerdirs.
+//
+// ChainID (OCI image-spec config.md): ChainID(L0) = DiffID(L0);
+// ChainID(L0..Ln) = sha256(ChainID(L0..Ln-1) + " " + DiffID(Ln)).
+//
+// Contract: prepare() is idempotent and atomic: a layer is unpacked into a
+// private temp directory (<root>/snapshots/.tmp-*), its diff_id verified
+// against the expected one, and only then renamed to its id, so a snapshot
+// directory that exists is complete. Concurrent prepares of the same chain
+// are safe (the loser discards its copy). remove() renames away first, then
+// deletes. Each snapshot also holds meta.json {chain_id, parent, diff_id}.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "image/digest.h"
+#include "image/layer.h"
+
+namespace berth::image {
+
+Digest chain_id(const std::optional<Digest>& parent_chain_id, const Digest& diff_id);
+// ChainIDs of each prefix of a layer list (bottom layer first).
+std::vector<Digest> chain_ids(const std::vector<Digest>& diff_ids);
+
+class SnapshotStore {
+ public:
+  // Creates <root>/snapshots when missing.
+  explicit SnapshotStore(std::string root);
+
+  std::string dir(const Digest& chain_id) const;      // <root>/snapshots/<hex>
+  std::string fs_path(const Digest& chain_id) const;  // <root>/snapshots/<hex>/fs
+  bool exists(const Digest& chain_id) const;
+
+  // Ensures the snapshot for chain_id(parent, diff_id) exists, unpacking the
+  // layer stream layer_fd (compressed or not) when it does not; layer_fd is
+  // not read if it does. A stream whose diff_id differs throws
+  // "layer <name>: diff_id mismatch: expected .., got .." and leaves nothing.
+  // Returns the chain id.
+  Digest prepare(const std::optional<Digest>& parent_chain_id, const Digest& diff_id, int layer_fd,
+                 UnpackOptions opts = {});
+  // Returns false if it did not exist.
+  bool remove(const Digest& chain_id);
+  std::vector<Digest> list() const;
+
+  // overlayfs "lowerdir=" value for a chain of snapshot ids given bottom
+  // layer first: the fs paths top layer first, joined by ':'. Throws if a
+  // snapshot is missing.
+  std::string lowerdir_string(const std::vector<Digest>& chain) const;
+
+ private:
+  std::string root_;
+};
+
+}  // namespace berth::image
