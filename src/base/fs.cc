@@ -33,7 +33,12 @@ bool read_file_if_exists(const std::string& path, std::string* out) {
 
 std::string read_fd(int fd, const std::string& name) {
   std::string data;
-  char buf[16384];
+  read_chunks(fd, name, [&](const char* p, size_t n) { data.append(p, n); });
+  return data;
+}
+
+void read_chunks(int fd, const std::string& name, const std::function<void(const char*, size_t)>& sink) {
+  char buf[65536];
   while (true) {
     ssize_t n = ::read(fd, buf, sizeof buf);
     if (n < 0) {
@@ -41,9 +46,8 @@ std::string read_fd(int fd, const std::string& name) {
       fail_errno("read {}", name);
     }
     if (n == 0) break;
-    data.append(buf, static_cast<size_t>(n));
+    sink(buf, static_cast<size_t>(n));
   }
-  return data;
 }
 
 static void write_all(int fd, std::string_view data, const std::string& path) {

@@ -12,6 +12,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -22,6 +23,9 @@ namespace berth {
 std::string read_file(const std::string& path);
 // Reads an already open descriptor (e.g. stdin) to EOF.
 std::string read_fd(int fd, const std::string& name);
+// Reads fd to EOF, handing each chunk to sink (for streaming consumers such
+// as hashers); `name` is for errors ("read <name>: ...").
+void read_chunks(int fd, const std::string& name, const std::function<void(const char*, size_t)>& sink);
 // Returns false (and leaves *out untouched) if the file does not exist.
 bool read_file_if_exists(const std::string& path, std::string* out);
 void write_file(const std::string& path, std::string_view data, mode_t mode = 0644);

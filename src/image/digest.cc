@@ -7,6 +7,7 @@
 #include <cerrno>
 
 #include "base/error.h"
+#include "base/fs.h"
 #include "base/fd.h"
 
 namespace berth::image {
@@ -90,16 +91,7 @@ Digest sha256_of(std::string_view data) {
 
 Digest sha256_of_fd(int fd, const std::string& name) {
   Sha256 h;
-  char buf[65536];
-  while (true) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      fail_errno("read {}", name);
-    }
-    if (n == 0) break;
-    h.update(buf, static_cast<size_t>(n));
-  }
+  read_chunks(fd, name, [&](const char* p, size_t n) { h.update(p, n); });
   return h.finish();
 }
 
