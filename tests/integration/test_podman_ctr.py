@@ -30,13 +30,16 @@ def test_podman_run(rootfs_tar):
 
 
 def test_ctr_run(dockerd, tmp_path):
+    # The sleep: once (of many runs, on a loaded machine) ctr printed nothing for
+    # a process that exited at once, with exit code 0; ctr attaches its output
+    # fifos asynchronously. Seen in this session, not yet explained.
     image = tmp_path / "bb-image.tar"
     with open(image, "wb") as f:
         subprocess.run(["docker", "save", "bb:latest"], env=dockerd.env, stdout=f, check=True)
     ctr = ["ctr", "-a", str(dockerd.ctrd_sock), "-n", "berthtest"]
     subprocess.run(ctr + ["image", "import", str(image)], check=True, capture_output=True)
     p = subprocess.run(ctr + ["run", "--rm", "--runc-binary", str(RUNTIME), "docker.io/library/bb:latest", "ctr1",
-                              "sh", "-c", "echo hello-ctr; cat /proc/1/cmdline; exit 0"],
+                              "sh", "-c", "sleep 0.5; echo hello-ctr; cat /proc/1/cmdline; exit 0"],
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
     assert p.stdout.startswith("hello-ctr\nsh")
