@@ -143,4 +143,7 @@ const Func* find_func(std::string_view name, bool header);
 bool truth(const Val& v);
 int64_t int_of(const json& v);  // a value validated as Param::kInt
 
+// Appends code point r encoded as UTF-8 (the lexer's escapes, printf %c/%q).
+void append_utf8(std::string& out, uint32_t r);
+
 }  // namespace berth::cli::tmpl
