@@ -3,6 +3,7 @@
 // child, for tests that change process-wide state (capabilities, rlimits).
 #pragma once
 
+#include <dirent.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -10,6 +11,8 @@
 #include <functional>
 #include <string>
 #include <string_view>
+
+#include <gtest/gtest.h>
 
 #include "base/error.h"
 #include "base/fs.h"
@@ -55,6 +58,28 @@ inline int run_in_child(const std::function<int()>& fn) {
   int status = 0;
   if (::waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) return -1;
   return WEXITSTATUS(status);
+}
+
+// The message of the berth::Error fn throws; a test failure if it throws none.
+inline std::string error_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "no error";
+  return "";
+}
+
+// Number of entries in dir, "." and ".." not counted.
+inline int count_entries(const std::string& dir) {
+  int n = 0;
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return -1;
+  while (struct dirent* e = ::readdir(d))
+    if (std::string_view(e->d_name) != "." && std::string_view(e->d_name) != "..") ++n;
+  ::closedir(d);
+  return n;
 }
 
 }  // namespace berth::test

@@ -9,18 +9,12 @@
 #include "base/error.h"
 #include "base/fs.h"
 #include "image/test_util.h"
+#include "base/test_util.h"
 
 namespace berth::image {
 namespace {
 
-int count_entries(const std::string& dir) {
-  int n = 0;
-  DIR* d = ::opendir(dir.c_str());
-  while (struct dirent* e = ::readdir(d))
-    if (std::string_view(e->d_name) != "." && std::string_view(e->d_name) != "..") ++n;
-  ::closedir(d);
-  return n;
-}
+using berth::test::count_entries;
 
 TEST(ContentStore, IngestBytesThenReadSizeOpenListRemove) {
   testing::TempDir t;

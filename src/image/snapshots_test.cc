@@ -9,6 +9,7 @@
 #include "base/error.h"
 #include "base/fs.h"
 #include "image/test_util.h"
+#include "base/test_util.h"
 
 namespace berth::image {
 namespace {
@@ -33,14 +34,7 @@ TEST(ChainId, FollowsOciDefinition) {
   EXPECT_EQ(chain_id(std::nullopt, Digest::parse(kB)).str(), kB);
 }
 
-int count_entries(const std::string& dir) {
-  int n = 0;
-  DIR* d = ::opendir(dir.c_str());
-  while (struct dirent* e = ::readdir(d))
-    if (std::string_view(e->d_name) != "." && std::string_view(e->d_name) != "..") ++n;
-  ::closedir(d);
-  return n;
-}
+using berth::test::count_entries;
 
 UniqueFd fd_of(const TempDir& t, const std::string& name, const std::string& bytes) {
   write_file(t / name, bytes);

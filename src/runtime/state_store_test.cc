@@ -48,15 +48,7 @@ ContainerRecord sample(const std::string& id) {
   return r;
 }
 
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no error";
-  return "";
-}
+using berth::test::error_of;
 
 pid_t reaped_child_pid() {
   pid_t pid = ::fork();

@@ -11,21 +11,14 @@
 
 #include "base/error.h"
 #include "runtime/unix_socket.h"
+#include "base/test_util.h"
 
 namespace berth::runtime {
 namespace {
 
 using ::testing::HasSubstr;
 
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no error";
-  return "";
-}
+using berth::test::error_of;
 
 TEST(SyncPipe, SendReceiveKeepsMessageBoundaries) {
   auto [parent, child] = SyncPipe::make();
