@@ -47,6 +47,19 @@ std::string absolute(const std::string& p) {
   return berth::clean_path(berth::path_join(cwd, p));
 }
 
+// Blocks until the caller writes "start" (true) or closes the pipe (false).
+bool wait_for_start(int fd) {
+  std::string got;
+  char buf[64];
+  while (got.size() < 5) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  return got.rfind("start", 0) == 0;
+}
+
 // The detached shim: returns the process exit code.
 int serve(ShimOptions o, int status_fd) {
   // The state dir is our working directory so socket names stay short.
@@ -63,8 +76,18 @@ int serve(ShimOptions o, int status_fd) {
   berth::write_file_atomic(berth::path_join(o.state_dir, "shim.pid"), std::to_string(getpid()) + "\n");
 
   int ready_fd = o.ready_fd;
+  UniqueFd start_fd(o.start_fd);
   berth::shim::Shim shim(std::move(o));
   try {
+    shim.create();
+    if (start_fd.valid()) {
+      write_all(ready_fd, fmt::format("created {} {}\n", getpid(), shim.init_pid()));
+      if (!wait_for_start(start_fd.get())) {
+        shim.abort();
+        throw Error("aborted before start");
+      }
+      start_fd.reset();
+    }
     shim.start();
   } catch (const Error& e) {
     std::string msg = std::string("error: ") + e.what();
@@ -94,7 +117,7 @@ const char kUsage[] =
     "usage: berth-shim --id ID --bundle DIR --runtime PATH [--runtime-root DIR]\n"
     "                  --state-dir DIR [--terminal] [--stdin [--stdin-once]]\n"
     "                  [--log-path FILE [--log-max-size BYTES] [--log-max-file N]]\n"
-    "                  [--runtime-arg ARG]... [--cleanup] [--ready-fd N]\n"
+    "                  [--runtime-arg ARG]... [--cleanup] [--ready-fd N] [--start-fd N]\n"
     "Per-container monitor: stdio, json-file log, attach socket, exit status.\n"
     "Protocol: see src/shim/shim.h.\n";
 
@@ -102,7 +125,7 @@ const char kUsage[] =
 // be most of the binary, and every resident page counts once per container.
 bool parse_args(int argc, char** argv, ShimOptions* o) {
   enum { kId = 256, kBundle, kRuntime, kRoot, kRuntimeArg, kStateDir, kTerminal, kStdin, kStdinOnce,
-         kLogPath, kLogMaxSize, kLogMaxFile, kCleanup, kReadyFd, kHelp };
+         kLogPath, kLogMaxSize, kLogMaxFile, kCleanup, kReadyFd, kStartFd, kHelp };
   static const struct option opts[] = {
       {"id", required_argument, nullptr, kId},
       {"bundle", required_argument, nullptr, kBundle},
@@ -118,6 +141,7 @@ bool parse_args(int argc, char** argv, ShimOptions* o) {
       {"log-max-file", required_argument, nullptr, kLogMaxFile},
       {"cleanup", no_argument, nullptr, kCleanup},
       {"ready-fd", required_argument, nullptr, kReadyFd},
+      {"start-fd", required_argument, nullptr, kStartFd},
       {"help", no_argument, nullptr, kHelp},
       {nullptr, 0, nullptr, 0}};
   auto number = [](const char* flag, const char* v, unsigned long long max) {
@@ -142,6 +166,7 @@ bool parse_args(int argc, char** argv, ShimOptions* o) {
       case kLogMaxFile: o->log_max_file = static_cast<int>(number("--log-max-file", optarg, 1000000)); break;
       case kCleanup: o->cleanup = true; break;
       case kReadyFd: o->ready_fd = static_cast<int>(number("--ready-fd", optarg, INT_MAX)); break;
+      case kStartFd: o->start_fd = static_cast<int>(number("--start-fd", optarg, INT_MAX)); break;
       case kHelp: fputs(kUsage, stdout); return false;
       default: berth::fail("invalid arguments (see --help)");
     }
@@ -167,6 +192,8 @@ int main(int argc, char** argv) {
     if (!o.runtime_root.empty()) o.runtime_root = absolute(o.runtime_root);
     berth::mkdir_all(o.state_dir, 0711);
     if (o.ready_fd >= 0 && fcntl(o.ready_fd, F_GETFD) < 0) berth::fail("--ready-fd {}: not open", o.ready_fd);
+    if (o.start_fd >= 0 && fcntl(o.start_fd, F_GETFD) < 0) berth::fail("--start-fd {}: not open", o.start_fd);
+    if (o.start_fd >= 0 && o.ready_fd < 0) berth::fail("--start-fd needs --ready-fd");
   } catch (const Error& e) {
     fprintf(stderr, "berth-shim: %s\n", e.what());
     return 1;

@@ -23,6 +23,7 @@ struct ShimOptions {
   int log_max_file = 1;
   bool cleanup = false;      // `<runtime> delete ID` after the exit is recorded
   int ready_fd = -1;
+  int start_fd = -1;         // wait for "start" here between create and start
 };
 
 }  // namespace berth::shim

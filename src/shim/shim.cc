@@ -63,7 +63,7 @@ void warn(const std::string& msg) {
 
 Shim::Shim(ShimOptions opts) : o_(std::move(opts)) {}
 
-void Shim::start() {
+void Shim::create() {
   // SIGCHLD stays blocked for the shim's life: children are reaped through a
   // signalfd in the loop, and blocking before the first fork loses nothing.
   sigset_t set;
@@ -78,6 +78,11 @@ void Shim::start() {
   // right after "ready" has missed at most what the container printed since.
   attach_listen_ = listen_unix(kAttachSock);
   control_listen_ = listen_unix(kControlSock);
+}
+
+void Shim::abort() { run_runtime(o_, {"delete", "--force", o_.id}); }
+
+void Shim::start() {
   RuntimeResult r = run_runtime(o_, {"start", o_.id});
   if (!r.ok()) {
     std::string text = r.error_text("start");
@@ -170,6 +175,10 @@ void Shim::run() {
   if (err_r_.valid()) watch(err_r_.get(), EPOLLIN);
   if (pty_.valid()) watch(pty_.get(), EPOLLIN);
   on_signal();  // the init may have exited before the signalfd existed
+  // Clients that connected before the start are in the listen backlog; they
+  // join before any output is read, so they miss nothing.
+  accept_clients(attach_listen_.get(), false);
+  accept_clients(control_listen_.get(), true);
 
   long long deadline = 0;
   for (;;) {

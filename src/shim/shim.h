@@ -4,7 +4,7 @@
 //   berth-shim --id ID --bundle DIR --runtime PATH [--runtime-root DIR]
 //              --state-dir DIR [--terminal] [--stdin [--stdin-once]]
 //              [--log-path FILE [--log-max-size BYTES] [--log-max-file N]]
-//              [--runtime-arg ARG]... [--cleanup] [--ready-fd N]
+//              [--runtime-arg ARG]... [--cleanup] [--ready-fd N] [--start-fd N]
 //
 // Start-up: the process the caller runs forks; the child calls setsid and
 // forks again, so the shim proper is in its own session, not the caller's
@@ -22,6 +22,14 @@
 // where <text> is the runtime's stderr verbatim. The first process exits 0
 // on ready, or prints <text> to its stderr and exits 1. <state>/shim.pid
 // holds the shim's pid.
+//
+// With --start-fd the shim stops between the two runtime calls: once the
+// container is created and the attach and control sockets listen, it writes
+// "created <shim-pid> <init-pid>\n" to --ready-fd and reads --start-fd:
+// "start" continues to `<runtime> start` (and then "ready ..."), EOF
+// deletes the container and reports "error: aborted before start". Clients
+// that connect to attach.sock before they send "start" see every byte the
+// container writes (docker's attach-before-start for `docker run`).
 //
 // While the container runs (single-threaded epoll loop):
 //  - Log: with --log-path, every output line becomes a docker json-file
@@ -66,10 +74,13 @@ class Shim {
  public:
   explicit Shim(ShimOptions opts);
 
-  // Creates and starts the container. Error's message is what the caller
-  // should see (the runtime's stderr verbatim when it failed). Call with the
-  // working directory set to the state dir.
+  // Creates the container and opens the sockets, then starts it. Error's
+  // message is what the caller should see (the runtime's stderr verbatim
+  // when it failed). Call with the working directory set to the state dir.
+  void create();
   void start();
+  // Deletes a created container that will not be started.
+  void abort();
   pid_t init_pid() const { return init_pid_; }
   // Serves stdio, attach and control until the init has exited and output
   // is drained, then records the exit (see the contract above).

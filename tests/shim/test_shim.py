@@ -269,3 +269,55 @@ def test_rss_stays_small(shim):
     # cache by every shim; what each container really costs is RssAnon.
     assert kb["RssAnon"] < 256, kb
     assert kb["VmRSS"] < 1536, kb
+
+
+def read_line(fd):
+    out = b""
+    while not out.endswith(b"\n"):
+        chunk = os.read(fd, 1)
+        if not chunk:
+            break
+        out += chunk
+    return out.decode()
+
+
+def test_start_fd_attach_before_start_sees_all_output(shim):
+    s = shim(["echo", "first words"])
+    ready_r, ready_w = os.pipe()
+    start_r, start_w = os.pipe()
+    p = subprocess.Popen(s.argv("--ready-fd", str(ready_w), "--start-fd", str(start_r)),
+                         pass_fds=(ready_w, start_r), stderr=subprocess.PIPE)
+    os.close(ready_w)
+    os.close(start_r)
+    word, shim_pid, init_pid = read_line(ready_r).split()
+    assert word == "created" and int(shim_pid) == s.pid()
+    # Created, not running: the init waits for `start`.
+    assert os.path.exists(f"/proc/{init_pid}")
+    c = s.connect()
+    os.write(start_w, b"start\n")
+    assert read_line(ready_r).split()[0] == "ready"
+    frames = read_frames(c, lambda f: False)
+    assert joined(frames, 1) == b"first words\n"
+    assert p.wait(timeout=30) == 0
+    assert s.wait_exit()["exit_code"] == 0
+    os.close(start_w)
+    os.close(ready_r)
+
+
+def test_start_fd_closed_aborts_and_deletes(shim):
+    s = shim(["echo", "never"])
+    ready_r, ready_w = os.pipe()
+    start_r, start_w = os.pipe()
+    p = subprocess.Popen(s.argv("--ready-fd", str(ready_w), "--start-fd", str(start_r)),
+                         pass_fds=(ready_w, start_r), stderr=subprocess.PIPE, text=True)
+    os.close(ready_w)
+    os.close(start_r)
+    assert read_line(ready_r).startswith("created ")
+    os.close(start_w)
+    rest = os.read(ready_r, 4096).decode()
+    assert rest.startswith("error: aborted before start"), rest
+    assert p.wait(timeout=30) == 1
+    state = subprocess.run([str(RUNTIME), "--root", str(s.root), "state", s.id], capture_output=True, text=True)
+    assert state.returncode != 0  # deleted
+    assert not s.log.exists() or "never" not in s.log.read_text()
+    os.close(ready_r)
