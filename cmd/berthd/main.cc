@@ -9,9 +9,13 @@
 
 #include <CLI/CLI.hpp>
 
+#include "api/container_routes.h"
+#include "api/event_routes.h"
 #include "api/http_server.h"
+#include "api/image_routes.h"
 #include "api/router.h"
 #include "api/system_routes.h"
+#include "engine/engine.h"
 #include "base/error.h"
 #include "base/fs.h"
 #include "base/log.h"
@@ -46,15 +50,26 @@ void remove_stale_socket(const std::string& path) {
   if (::unlink(path.c_str()) != 0) fail_errno("remove stale socket {}", path);
 }
 
-std::string default_runtime_path() {
-  // berth-runtime is installed next to berthd; fall back to $PATH.
+// Berth's helper binaries are installed next to berthd; fall back to $PATH.
+std::string sibling_binary(const char* name) {
   std::error_code ec;
   auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
   if (!ec) {
-    auto candidate = self.parent_path() / "berth-runtime";
+    auto candidate = self.parent_path() / name;
     if (::access(candidate.c_str(), X_OK) == 0) return candidate.string();
   }
-  return "berth-runtime";
+  return name;
+}
+
+// posix_spawn needs a path; resolves a PATH name the way execvp would.
+std::string resolve_in_path(const std::string& name) {
+  if (name.find('/') != std::string::npos) return name;
+  const char* path = getenv("PATH");
+  for (const auto& dir : split(path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", ':')) {
+    std::string candidate = path_join(dir.empty() ? "." : dir, name);
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return name;
 }
 
 int run(int argc, char** argv) {
@@ -113,7 +128,7 @@ int run(int argc, char** argv) {
     if (!quiet) log.log(Logger::Level::kInfo, msg);
   };
 
-  if (!cfg.runtimes.count("berth-runtime")) cfg.runtimes["berth-runtime"] = {default_runtime_path(), {}};
+  if (!cfg.runtimes.count("berth-runtime")) cfg.runtimes["berth-runtime"] = {sibling_binary("berth-runtime"), {}};
   if (!cfg.runtimes.count("runc")) cfg.runtimes["runc"] = {"runc", {}};
   if (!cfg.runtimes.count(cfg.default_runtime)) fail("default runtime {} is not a known runtime", cfg.default_runtime);
 
@@ -143,8 +158,35 @@ int run(int argc, char** argv) {
   dinfo.default_runtime = cfg.default_runtime;
   dinfo.debug = cfg.debug;
 
+  engine::EngineOptions eopts;
+  eopts.data_root = cfg.data_root;
+  eopts.exec_root = cfg.exec_root;
+  for (const auto& [name, rt] : cfg.runtimes) eopts.runtimes[name] = {resolve_in_path(rt.path), rt.args};
+  eopts.default_runtime = cfg.default_runtime;
+  eopts.shim_path = resolve_in_path(sibling_binary("berth-shim"));
+  eopts.init_path = resolve_in_path(sibling_binary("berth-init"));
+  engine::Engine engine(eopts);
+  dinfo.counts = [&engine](nlohmann::json& info) {
+    int running = 0, paused = 0, stopped = 0;
+    auto cs = engine.list();
+    for (const auto& c : cs) {
+      if (c.state.status == engine::Status::kPaused) ++paused;
+      else if (c.running()) ++running;
+      else ++stopped;
+    }
+    info["Containers"] = cs.size();
+    info["ContainersRunning"] = running;
+    info["ContainersPaused"] = paused;
+    info["ContainersStopped"] = stopped;
+    info["Images"] = engine.images().list().size();
+  };
+
   api::Router router;
   api::add_system_routes(router, dinfo);
+  api::add_container_routes(router, engine);
+  api::add_exec_routes(router, engine);
+  api::add_image_routes(router, engine);
+  api::add_event_routes(router, engine.events());
   api::HttpServer server([&router](api::Request& req, api::Response& res) { router.serve(req, res); },
                          api::HttpServer::Options{});
 

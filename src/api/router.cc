@@ -4,6 +4,7 @@
 #include <exception>
 
 #include "base/strings.h"
+#include "engine/errors.h"
 
 namespace berth::api {
 
@@ -150,6 +151,17 @@ void Router::serve(Request& req, Response& res) const {
   } catch (const ApiError& e) {
     if (!res.answered()) res.send_error(e.status(), e.what());
     else throw;  // mid-stream: the server drops the connection
+  } catch (const engine::NotModifiedError&) {
+    if (!res.answered()) res.send(304);
+  } catch (const engine::NotFoundError& e) {
+    if (!res.answered()) res.send_error(404, e.what());
+    else throw;
+  } catch (const engine::ConflictError& e) {
+    if (!res.answered()) res.send_error(409, e.what());
+    else throw;
+  } catch (const engine::InvalidArgumentError& e) {
+    if (!res.answered()) res.send_error(400, e.what());
+    else throw;
   } catch (const std::exception& e) {
     if (!res.answered()) res.send_error(500, e.what());
     else throw;

@@ -219,7 +219,11 @@ void add_system_routes(Router& router, const DaemonInfo& d) {
   router.add("GET", "/_ping", ping);
   router.add("HEAD", "/_ping", ping);
   router.add("GET", "/version", [](Request&, Response& res) { res.send_json(200, version_json()); });
-  router.add("GET", "/info", [&d](Request&, Response& res) { res.send_json(200, info_json(d)); });
+  router.add("GET", "/info", [&d](Request&, Response& res) {
+    nlohmann::json info = info_json(d);
+    if (d.counts) d.counts(info);
+    res.send_json(200, info);
+  });
 }
 
 }  // namespace berth::api

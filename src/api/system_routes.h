@@ -4,9 +4,10 @@
 // every field the docker CLI, docker-compose and the Python SDK read, so they
 // print or parse it unchanged. Host facts (kernel, OS, CPUs, memory, cgroup
 // version) are read per request: cheap, and always current. Container and
-// image counts are 0 until the engine exists; the engine will own them.
+// image counts come from DaemonInfo::counts.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -32,6 +33,8 @@ struct DaemonInfo {
   std::map<std::string, RuntimeInfo> runtimes;
   std::string default_runtime;
   bool debug = false;
+  // Fills the engine's counts (Containers*, Images) into /info; optional.
+  std::function<void(nlohmann::json&)> counts;
 };
 
 // The engine ID stored in <data_root>/engine-id, created (a random UUID) on

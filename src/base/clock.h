@@ -6,10 +6,14 @@
 #include <time.h>
 
 #include <string>
+#include <string_view>
 
 namespace berth {
 
 std::string rfc3339_nano(const struct timespec& t);
 std::string now_rfc3339_nano();  // CLOCK_REALTIME
+// Parses RFC 3339 with an optional fraction and a "Z" or "+hh:mm" offset
+// into nanoseconds since the epoch; false when malformed.
+bool parse_rfc3339_nano(std::string_view s, long long* nanos);
 
 }  // namespace berth

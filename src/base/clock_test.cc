@@ -20,3 +20,22 @@ TEST(Clock, NowIsCurrentYearOrLater) {
 
 }  // namespace
 }  // namespace berth
+
+TEST(ParseRfc3339Nano, ParsesWhatRfc3339NanoWrites) {
+  struct timespec t{1700000000, 123456789};
+  long long n = 0;
+  ASSERT_TRUE(berth::parse_rfc3339_nano(berth::rfc3339_nano(t), &n));
+  EXPECT_EQ(n, 1700000000123456789LL);
+  ASSERT_TRUE(berth::parse_rfc3339_nano("2023-11-14T22:13:20Z", &n));
+  EXPECT_EQ(n, 1700000000LL * 1000000000LL);
+  ASSERT_TRUE(berth::parse_rfc3339_nano("2023-11-14T23:13:20.5+01:00", &n));
+  EXPECT_EQ(n, 1700000000500000000LL);
+}
+
+TEST(ParseRfc3339Nano, RejectsMalformed) {
+  long long n = 0;
+  EXPECT_FALSE(berth::parse_rfc3339_nano("2023-11-14 22:13:20Z", &n));
+  EXPECT_FALSE(berth::parse_rfc3339_nano("2023-11-14T22:13:20", &n));
+  EXPECT_FALSE(berth::parse_rfc3339_nano("2023-11-14T22:13:20.Z", &n));
+  EXPECT_FALSE(berth::parse_rfc3339_nano("yesterday", &n));
+}

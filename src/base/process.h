@@ -1,4 +1,9 @@
 // Running a helper program and capturing its output.
+//
+// Contract: the child is started with posix_spawn (safe in a threaded
+// daemon: nothing but the three pipes is inherited, as every other fd is
+// close-on-exec), stdin is /dev/null, and both output streams are read
+// concurrently, so a chatty child cannot deadlock on a full pipe.
 #pragma once
 
 #include <string>
@@ -6,8 +11,17 @@
 
 namespace berth {
 
-// Runs argv (PATH lookup for argv[0]) with stdin from /dev/null and returns
-// its stdout; Error if it cannot start or exits non-zero.
+struct ProcessResult {
+  int exit_code = 0;  // exit status, or 128+signal
+  std::string out, err;
+  bool ok() const { return exit_code == 0; }
+};
+
+// Runs argv (PATH lookup for argv[0]); Error only if it cannot be started.
+ProcessResult run_process(const std::vector<std::string>& argv);
+
+// Runs argv and returns its stdout; Error "<argv>: <stderr or status>" if it
+// exits non-zero.
 std::string run_capture(const std::vector<std::string>& argv);
 
 }  // namespace berth

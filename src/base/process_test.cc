@@ -55,6 +55,24 @@ TEST(RunCapture, MissingProgramIsAnErrorNamingIt) {
   }
 }
 
+TEST(RunCapture, NonZeroExitErrorCarriesStderr) {
+  try {
+    run_capture({"sh", "-c", "echo 'no such container' >&2; exit 1"});
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("no such container"));
+  }
+}
+
+TEST(RunProcess, SeparatesStreamsAndReportsTheExitCode) {
+  std::string big(200000, 'x');
+  ProcessResult r = run_process({"sh", "-c", "head -c 200000 /dev/zero | tr '\\0' x; echo oops >&2; exit 4"});
+  EXPECT_EQ(r.exit_code, 4);
+  EXPECT_EQ(r.out, big);
+  EXPECT_EQ(r.err, "oops\n");
+  EXPECT_FALSE(r.ok());
+}
+
 TEST(RunCapture, EmptyCommandIsAnError) { EXPECT_THROW(run_capture({}), Error); }
 
 }  // namespace

@@ -10,7 +10,6 @@
 namespace berth::cli {
 namespace {
 
-constexpr size_t kMinWidth = 10;
 constexpr size_t kPadding = 3;
 
 struct Cell {
@@ -39,7 +38,7 @@ std::string strip_table(std::string_view format) {
   return out;
 }
 
-std::string tabwrite(std::string_view text) {
+std::string tabwrite(std::string_view text, size_t min_width) {
   // Cells end at '\t' or '\v', lines at '\n' or '\f'; the text after the
   // last newline is a cell only if non-empty (as at tabwriter's Flush).
   std::vector<Line> lines(1);
@@ -81,7 +80,7 @@ std::string tabwrite(std::string_view text) {
       if (column + 1 >= lines[i].size()) continue;
       write_lines(pos, i);
       size_t start = i;
-      size_t width = kMinWidth;
+      size_t width = min_width;
       for (; i < line1 && column + 1 < lines[i].size(); i++) {
         width = std::max(width, lines[i][column].width + kPadding);
       }

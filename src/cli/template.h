@@ -45,8 +45,9 @@ bool is_table_format(std::string_view format);
 // docker's preFormat: drops a leading "table", trims spaces, and turns the
 // two-character escapes \t and \n, as typed in a shell, into real characters.
 std::string strip_table(std::string_view format);
-// Go's tabwriter.NewWriter(w, 10, 1, 3, ' ', 0) over `text`, flushed.
-std::string tabwrite(std::string_view text);
+// Go's tabwriter.NewWriter(w, min_width, 1, 3, ' ', 0) over `text`, flushed
+// (docker uses 10 for tables, 20 for `top`).
+std::string tabwrite(std::string_view text, size_t min_width = 10);
 // docker's table output: the template from `format` executed once over
 // `header` (with header functions) and once per row, each line ended by
 // "\n", all aligned by tabwrite().

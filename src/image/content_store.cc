@@ -47,10 +47,13 @@ ContentStore::ContentStore(std::string root)
 std::string ContentStore::blob_path(const Digest& d) const { return path_join(blobs_, d.hex()); }
 
 template <typename Next>
-void ContentStore::ingest(const Digest& expected, Next next) {
-  std::string tmp = path_join(ingest_, std::string(expected.hex()) + ".XXXXXX");
+Digest ContentStore::ingest(const Digest* expected, Next next, bool* added) {
+  std::string label = expected ? expected->str() : "(unknown digest)";
+  std::string tmp = path_join(ingest_, (expected ? std::string(expected->hex()) : std::string("put")) + ".XXXXXX");
   UniqueFd fd(::mkostemp(tmp.data(), O_CLOEXEC));
-  if (!fd.valid()) fail_errno("blob {}: create temp file in {}", expected.str(), ingest_);
+  if (!fd.valid()) fail_errno("blob {}: create temp file in {}", label, ingest_);
+  Digest got = sha256_of("");
+  bool fresh = true;
   try {
     Sha256 h;
     std::string buf(1 << 16, '\0');
@@ -58,30 +61,46 @@ void ContentStore::ingest(const Digest& expected, Next next) {
       h.update(buf.data(), n);
       write_all(fd.get(), buf.data(), n, tmp);
     }
-    Digest got = h.finish();
-    if (got != expected) fail("blob {}: digest mismatch (got {})", expected.str(), got.str());
-    if (::fchmod(fd.get(), 0644) != 0) fail_errno("chmod {}", tmp);
-    if (::fsync(fd.get()) != 0) fail_errno("fsync {}", tmp);
-    fd.reset();
-    // Same name, same bytes: a concurrent writer's rename is harmless.
-    if (::rename(tmp.c_str(), blob_path(expected).c_str()) != 0)
-      fail_errno("blob {}: rename into store", expected.str());
+    got = h.finish();
+    if (expected && got != *expected) fail("blob {}: digest mismatch (got {})", expected->str(), got.str());
+    if (!expected && exists(got)) {  // same bytes already stored: keep the original file
+      fresh = false;
+      fd.reset();
+      ::unlink(tmp.c_str());
+    } else {
+      if (::fchmod(fd.get(), 0644) != 0) fail_errno("chmod {}", tmp);
+      if (::fsync(fd.get()) != 0) fail_errno("fsync {}", tmp);
+      fd.reset();
+      // Same name, same bytes: a concurrent writer's rename is harmless.
+      if (::rename(tmp.c_str(), blob_path(got).c_str()) != 0) fail_errno("blob {}: rename into store", got.str());
+    }
   } catch (...) {
     ::unlink(tmp.c_str());
     throw;
   }
-  fsync_dir(blobs_);
+  if (fresh) fsync_dir(blobs_);
+  if (added) *added = fresh;
+  return got;
 }
 
-void ContentStore::ingest_fd(int fd, const Digest& expected) {
-  ingest(expected, [&](char* buf, size_t cap) -> size_t {
+namespace {
+
+// A chunk reader over fd for ingest(); `what` names the source in errors.
+auto fd_reader(int fd, std::string what) {
+  return [fd, what = std::move(what)](char* buf, size_t cap) -> size_t {
     while (true) {
       ssize_t n = ::read(fd, buf, cap);
       if (n >= 0) return static_cast<size_t>(n);
-      if (errno != EINTR) fail_errno("blob {}: read source", expected.str());
+      if (errno != EINTR) fail_errno("blob {}: read source", what);
     }
-  });
+  };
 }
+
+}  // namespace
+
+void ContentStore::ingest_fd(int fd, const Digest& expected) { ingest(&expected, fd_reader(fd, expected.str())); }
+
+Digest ContentStore::put_fd(int fd, bool* added) { return ingest(nullptr, fd_reader(fd, "(unknown digest)"), added); }
 
 void ContentStore::ingest_file(const std::string& path, const Digest& expected) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
@@ -90,7 +109,7 @@ void ContentStore::ingest_file(const std::string& path, const Digest& expected) 
 }
 
 void ContentStore::ingest_bytes(std::string_view data, const Digest& expected) {
-  ingest(expected, [&](char* buf, size_t cap) -> size_t {
+  ingest(&expected, [&](char* buf, size_t cap) -> size_t {
     size_t n = std::min(cap, data.size());
     std::memcpy(buf, data.data(), n);
     data.remove_prefix(n);

@@ -31,6 +31,10 @@ class ContentStore {
   void ingest_bytes(std::string_view data, const Digest& expected);
   // Stores data under its own digest (manifests, configs) and returns it.
   Digest put(std::string_view data);
+  // Reads fd to EOF and stores the bytes under their own digest (docker
+  // import: the digest is known only at the end). *added, when given, says
+  // whether the blob is new (false: it was already there, untouched).
+  Digest put_fd(int fd, bool* added = nullptr);
 
   bool exists(const Digest& d) const;
   // Throws "blob sha256:..: not found" when missing (also open/read).
@@ -46,9 +50,11 @@ class ContentStore {
   const std::string& root() const { return root_; }
 
  private:
-  // Streams chunks from `next` (returns 0 at EOF) into a temp file, verifies, renames.
+  // Streams chunks from `next` (returns 0 at EOF) into a temp file, verifies
+  // against *expected (when given), renames; returns the digest and sets
+  // *added as put_fd documents.
   template <typename Next>
-  void ingest(const Digest& expected, Next next);
+  Digest ingest(const Digest* expected, Next next, bool* added = nullptr);
 
   std::string root_, blobs_, ingest_;
 };

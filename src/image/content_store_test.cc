@@ -58,6 +58,24 @@ TEST(ContentStore, IngestFromFileAndFd) {
   EXPECT_EQ(cs.size(d), big.size());
 }
 
+TEST(ContentStore, PutFdNamesBlobByItsDigest) {
+  testing::TempDir t;
+  ContentStore cs(t / "store");
+  std::string data(200000, 'y');
+  write_file(t / "src", data);
+  UniqueFd fd(::open((t / "src").c_str(), O_RDONLY));
+  bool added = false;
+  Digest d = cs.put_fd(fd.get(), &added);
+  EXPECT_EQ(d, sha256_of(data));
+  EXPECT_TRUE(added);
+  EXPECT_EQ(cs.read(d), data);
+  UniqueFd again(::open((t / "src").c_str(), O_RDONLY));
+  EXPECT_EQ(cs.put_fd(again.get(), &added), d);
+  EXPECT_FALSE(added);
+  EXPECT_EQ(count_entries(t / "store/content/blobs/sha256"), 1);
+  EXPECT_EQ(count_entries(t / "store/content/ingest"), 0);
+}
+
 TEST(ContentStore, MismatchLeavesNothingBehind) {
   testing::TempDir t;
   ContentStore cs(t.path());

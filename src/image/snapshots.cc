@@ -45,28 +45,57 @@ Digest SnapshotStore::prepare(const std::optional<Digest>& parent, const Digest&
   Digest id = chain_id(parent, diff_id);
   if (exists(id)) return id;
   if (opts.name == "layer") opts.name = diff_id.short_str();
-  std::string tmp = path_join(root_, ".tmp-" + std::string(id.hex().substr(0, 12)) + "-XXXXXX");
-  if (!::mkdtemp(tmp.data())) fail_errno("snapshot {}: create temp dir in {}", id.short_str(), root_);
+  return unpack_into_place(parent, &diff_id, layer_fd, std::move(opts), nullptr).chain_id;
+}
+
+SnapshotStore::Prepared SnapshotStore::prepare_unknown(const std::optional<Digest>& parent, int layer_fd,
+                                                       UnpackOptions opts, bool* added) {
+  return unpack_into_place(parent, nullptr, layer_fd, std::move(opts), added);
+}
+
+SnapshotStore::Prepared SnapshotStore::unpack_into_place(const std::optional<Digest>& parent,
+                                                         const Digest* expected, int layer_fd, UnpackOptions opts,
+                                                         bool* added) {
+  std::string label = expected ? std::string(chain_id(parent, *expected).hex().substr(0, 12)) : "new";
+  std::string tmp = path_join(root_, ".tmp-" + label + "-XXXXXX");
+  if (!::mkdtemp(tmp.data())) fail_errno("snapshot {}: create temp dir in {}", label, root_);
   try {
     mkdir_all(path_join(tmp, "fs"));
     LayerDigests got = unpack_layer(layer_fd, path_join(tmp, "fs"), opts);
-    if (got.diff_id != diff_id)
-      fail("layer {}: diff_id mismatch: expected {}, got {}", opts.name, diff_id.str(), got.diff_id.str());
+    if (expected && got.diff_id != *expected)
+      fail("layer {}: diff_id mismatch: expected {}, got {}", opts.name, expected->str(), got.diff_id.str());
+    Digest id = chain_id(parent, got.diff_id);
     nlohmann::json meta = {{"chain_id", id.str()},
                            {"parent", parent ? parent->str() : ""},
-                           {"diff_id", diff_id.str()},
+                           {"diff_id", got.diff_id.str()},
                            {"tar_size", got.tar_size}};
     write_file_atomic(path_join(tmp, "meta.json"), meta.dump() + "\n");
-    ::sync();  // the extracted files are durable before the snapshot appears under its id
-    if (::rename(tmp.c_str(), dir(id).c_str()) != 0) {
-      if (errno != ENOTEMPTY && errno != EEXIST) fail_errno("snapshot {}: rename into place", id.short_str());
-      remove_all(tmp);  // a concurrent prepare won; its copy is identical
+    bool fresh = true;
+    if (exists(id)) {
+      fresh = false;
+      remove_all(tmp);
+    } else {
+      ::sync();  // the extracted files are durable before the snapshot appears under its id
+      if (::rename(tmp.c_str(), dir(id).c_str()) != 0) {
+        if (errno != ENOTEMPTY && errno != EEXIST) fail_errno("snapshot {}: rename into place", id.short_str());
+        fresh = false;
+        remove_all(tmp);  // a concurrent prepare won; its copy is identical
+      }
     }
+    if (added) *added = fresh;
+    return Prepared{id, got};
   } catch (...) {
     remove_all(tmp);
     throw;
   }
-  return id;
+}
+
+std::optional<uint64_t> SnapshotStore::tar_size(const Digest& id) const {
+  std::string text;
+  if (!read_file_if_exists(path_join(dir(id), "meta.json"), &text)) return std::nullopt;
+  auto meta = nlohmann::json::parse(text, nullptr, false);
+  if (!meta.is_object() || !meta.contains("tar_size") || !meta["tar_size"].is_number_unsigned()) return std::nullopt;
+  return meta["tar_size"].get<uint64_t>();
 }
 
 bool SnapshotStore::remove(const Digest& id) {

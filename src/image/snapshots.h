@@ -41,6 +41,18 @@ class SnapshotStore {
   // Returns the chain id.
   Digest prepare(const std::optional<Digest>& parent_chain_id, const Digest& diff_id, int layer_fd,
                  UnpackOptions opts = {});
+  // For a layer whose diff_id is not known in advance (docker import): always
+  // unpacks layer_fd into a temp directory, computes the diff_id, and only
+  // then names the snapshot by the resulting chain id (discarding its copy
+  // when that snapshot already exists; *added says which happened).
+  struct Prepared {
+    Digest chain_id;
+    LayerDigests digests;
+  };
+  Prepared prepare_unknown(const std::optional<Digest>& parent_chain_id, int layer_fd, UnpackOptions opts = {},
+                           bool* added = nullptr);
+  // The uncompressed tar size recorded when the snapshot was prepared, if any.
+  std::optional<uint64_t> tar_size(const Digest& chain_id) const;
   // Returns false if it did not exist.
   bool remove(const Digest& chain_id);
   std::vector<Digest> list() const;
@@ -51,6 +63,11 @@ class SnapshotStore {
   std::string lowerdir_string(const std::vector<Digest>& chain) const;
 
  private:
+  // Unpacks into a temp dir, checks *expected_diff_id (when given), writes
+  // meta.json and renames the temp dir to the chain id.
+  Prepared unpack_into_place(const std::optional<Digest>& parent, const Digest* expected_diff_id, int layer_fd,
+                             UnpackOptions opts, bool* added);
+
   std::string root_;
 };
 

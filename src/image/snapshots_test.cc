@@ -94,6 +94,34 @@ TEST(Snapshots, DiffIdMismatchAndBadLayerLeaveNothing) {
   EXPECT_FALSE(path_exists(t / "root/x"));
 }
 
+TEST(Snapshots, PrepareUnknownComputesDiffId) {
+  TempDir t;
+  SnapshotStore s(t / "root");
+  std::string plain = build_tar({{.name = "etc/hostname", .data = "box"}});
+  UniqueFd f = fd_of(t, "l0", build_tar({{.name = "etc/hostname", .data = "box"}}, Compression::gzip));
+  bool added = false;
+  SnapshotStore::Prepared p = s.prepare_unknown(std::nullopt, f.get(), {}, &added);
+  EXPECT_TRUE(added);
+  EXPECT_EQ(p.digests.diff_id, sha256_of(plain));
+  EXPECT_EQ(p.chain_id, sha256_of(plain));
+  EXPECT_EQ(read_file(s.fs_path(p.chain_id) + "/etc/hostname"), "box");
+  EXPECT_EQ(s.tar_size(p.chain_id), plain.size());
+  // Same content again: the existing snapshot stays, the copy is discarded.
+  UniqueFd g = fd_of(t, "l0b", plain);
+  SnapshotStore::Prepared q = s.prepare_unknown(std::nullopt, g.get(), {}, &added);
+  EXPECT_FALSE(added);
+  EXPECT_EQ(q.chain_id, p.chain_id);
+  EXPECT_EQ(count_entries(t / "root/snapshots"), 1);
+  // A child layer is named by its chain id.
+  UniqueFd h = fd_of(t, "l1", build_tar({{.name = "app", .data = "1"}}));
+  SnapshotStore::Prepared c = s.prepare_unknown(p.chain_id, h.get());
+  EXPECT_EQ(c.chain_id, chain_id(p.chain_id, c.digests.diff_id));
+  UniqueFd bad = fd_of(t, "bad", "this is not a tar archive at all, just text that goes on" + std::string(600, 'x'));
+  EXPECT_THROW(s.prepare_unknown(std::nullopt, bad.get()), Error);
+  EXPECT_EQ(count_entries(t / "root/snapshots"), 2);
+  EXPECT_EQ(s.tar_size(sha256_of("nope")), std::nullopt);
+}
+
 TEST(Snapshots, ConcurrentPrepareOfSameLayer) {
   TempDir t;
   std::string l0 = build_tar({{.name = "big", .data = std::string(1 << 20, 'q')}}, Compression::zstd);

@@ -1,17 +1,25 @@
 // Test helpers shared by src/image/*_test.cc: a temp directory removed on
-// destruction, and tar archives built in memory with libarchive's writer.
+// destruction, tar archives built in memory with libarchive's writer, and
+// images stored the way a pull would (blobs, snapshots, record).
 #pragma once
 
 #include <archive.h>
 #include <archive_entry.h>
 #include <stdlib.h>
 
+#include <fcntl.h>
+
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "base/error.h"
 #include "base/fs.h"
 #include "base/test_util.h"
+#include "image/content_store.h"
+#include "image/image_store.h"
+#include "image/snapshots.h"
 
 namespace berth::image::testing {
 
@@ -74,6 +82,49 @@ inline std::string build_tar(const std::vector<TarEntry>& entries, Compression c
   archive_write_free(a);
   out.resize(used);
   return out;
+}
+
+// The stores of one root directory, as the engine holds them.
+struct Stores {
+  explicit Stores(const std::string& root) : content(root), snapshots(root), images(root, content, snapshots) {}
+  ContentStore content;
+  SnapshotStore snapshots;
+  ImageStore images;
+};
+
+inline const char* layer_media_type(Compression c) {
+  switch (c) {
+    case Compression::gzip: return "application/vnd.docker.image.rootfs.diff.tar.gzip";
+    case Compression::zstd: return "application/vnd.oci.image.layer.v1.tar+zstd";
+    default: return "application/vnd.docker.image.rootfs.diff.tar";
+  }
+}
+
+// Stores layers (each a list of entries, blobs compressed with c), a config
+// (`extra` merged over a minimal linux/amd64 one, e.g. to make IDs differ)
+// and the image record; returns the record.
+inline ImageRecord add_image(Stores& s, const std::vector<std::vector<TarEntry>>& layers,
+                             const nlohmann::json& extra = nlohmann::json::object(),
+                             Compression c = Compression::none) {
+  std::vector<LayerDescriptor> descs;
+  nlohmann::json diff_ids = nlohmann::json::array();
+  std::optional<Digest> parent;
+  for (const auto& entries : layers) {
+    std::string plain = build_tar(entries), blob = build_tar(entries, c);
+    Digest diff_id = sha256_of(plain), digest = s.content.put(blob);
+    UniqueFd fd = s.content.open(digest);
+    parent = s.snapshots.prepare(parent, diff_id, fd.get());
+    descs.push_back({digest, layer_media_type(c), blob.size()});
+    diff_ids.push_back(diff_id.str());
+  }
+  nlohmann::json config = {{"architecture", "amd64"},
+                           {"os", "linux"},
+                           {"created", "2024-01-02T03:04:05Z"},
+                           {"config", {{"Cmd", {"sh"}}}},
+                           {"rootfs", {{"type", "layers"}, {"diff_ids", diff_ids}}}};
+  if (extra.is_object()) config.merge_patch(extra);  // `{}` at a call site is null, not an empty patch
+  Digest id = s.content.put(config.dump());
+  return s.images.add(id, descs);
 }
 
 }  // namespace berth::image::testing

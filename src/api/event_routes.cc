@@ -1,0 +1,82 @@
+#include "api/event_routes.h"
+
+#include "base/clock.h"
+#include "base/strings.h"
+
+namespace berth::api {
+
+namespace {
+
+int64_t parse_event_time(const std::string& v, int64_t now) {
+  if (v.empty()) return 0;
+  long long n = 0;
+  if (parse_rfc3339_nano(v, &n)) return n;
+  auto dot = v.find('.');
+  long long secs = 0;
+  if (!parse_int64(v.substr(0, dot), &secs)) throw ApiError(400, fmt::format("invalid time value {:?}", v));
+  int64_t nanos = secs * 1000000000LL;
+  if (dot != std::string::npos) {
+    std::string frac = v.substr(dot + 1, 9);
+    while (frac.size() < 9) frac.push_back('0');
+    long long f = 0;
+    if (parse_int64(frac, &f)) nanos += f;
+  }
+  (void)now;
+  return nanos;
+}
+
+}  // namespace
+
+bool event_matches(const engine::Event& e, const Filters& f) {
+  auto any = [&](const char* key, const std::function<bool(const std::string&)>& pred) {
+    auto it = f.find(key);
+    if (it == f.end()) return true;
+    for (const auto& v : it->second)
+      if (pred(v)) return true;
+    return false;
+  };
+  if (!any("type", [&](const std::string& v) { return v == e.type; })) return false;
+  if (!any("event", [&](const std::string& v) {
+        // "exec_start: sh -c x" matches the filter "exec_start".
+        return v == e.action || e.action.rfind(v + ":", 0) == 0;
+      }))
+    return false;
+  auto attr = [&](const char* k) {
+    auto it = e.attributes.find(k);
+    return it == e.attributes.end() ? std::string() : it->second;
+  };
+  if (!any("container", [&](const std::string& v) {
+        return e.type == "container" && (e.id.rfind(v, 0) == 0 || attr("name") == v);
+      }))
+    return false;
+  if (!any("image", [&](const std::string& v) {
+        return (e.type == "image" && (e.id == v || e.id.rfind(v, 0) == 0)) || attr("image") == v;
+      }))
+    return false;
+  if (auto it = f.find("label"); it != f.end()) {
+    for (const auto& v : it->second) {
+      auto eq = v.find('=');
+      std::string key = v.substr(0, eq);
+      if (!e.attributes.count(key)) return false;
+      if (eq != std::string::npos && e.attributes.at(key) != v.substr(eq + 1)) return false;
+    }
+  }
+  return true;
+}
+
+void add_event_routes(Router& router, engine::EventLog& events) {
+  router.add("GET", "/events", [&events](Request& req, Response& res) {
+    const Query& q = req.query();
+    int64_t now = engine::now_nanos();
+    int64_t since = q.has("since") ? parse_event_time(q.get("since"), now) : now;
+    int64_t until = parse_event_time(q.get("until"), now);
+    Filters f = q.filters();
+    res.start_stream(200, "application/json");
+    if (until && until <= now && !q.has("since")) return;
+    events.subscribe(
+        since, until, [&](const engine::Event& e) { return event_matches(e, f); },
+        [&](const engine::Event& e) { return res.write(e.to_json().dump() + "\n"); }, req.stop_token());
+  });
+}
+
+}  // namespace berth::api

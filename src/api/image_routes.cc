@@ -1,0 +1,366 @@
+#include "api/image_routes.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <thread>
+
+#include "api/container_json.h"
+#include "base/clock.h"
+#include "base/fs.h"
+#include "base/strings.h"
+#include "image/archive.h"
+#include "image/import.h"
+#include "image/reference.h"
+
+namespace berth::api {
+
+namespace {
+
+using nlohmann::json;
+
+int64_t unix_seconds(const std::string& rfc3339) {
+  long long n = 0;
+  return parse_rfc3339_nano(rfc3339, &n) ? n / 1000000000 : 0;
+}
+
+// The request body in an unlinked temp file, positioned at its start.
+UniqueFd body_to_temp_file(engine::Engine& eng, Request& req) {
+  std::string dir = path_join(eng.options().data_root, "tmp");
+  mkdir_all(dir, 0700);
+  UniqueFd fd(::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
+  if (!fd.valid()) fail_errno("create temp file in {}", dir);
+  char buf[256 * 1024];
+  for (;;) {
+    size_t n = req.read_body(buf, sizeof buf);
+    if (n == 0) break;
+    size_t off = 0;
+    while (off < n) {
+      ssize_t w = ::write(fd.get(), buf + off, n - off);
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) fail_errno("write upload");
+      off += static_cast<size_t>(w);
+    }
+  }
+  if (::lseek(fd.get(), 0, SEEK_SET) < 0) fail_errno("seek upload");
+  return fd;
+}
+
+image::ImageRecord resolve_image(engine::Engine& eng, const std::string& name) {
+  auto img = eng.images().find(name);
+  if (!img) throw engine::NotFoundError("No such image: " + name);
+  return *img;
+}
+
+json image_summary(engine::Engine& eng, const image::ImageRecord& r) {
+  json cfg = eng.images().config(r.id);
+  json labels = cfg.value("config", json::object()).value("Labels", json());
+  uint64_t size = eng.images().size(r.id);
+  return {{"Containers", -1},
+          {"Created", unix_seconds(cfg.value("created", ""))},
+          {"Id", r.id.str()},
+          {"Labels", labels.is_object() ? labels : json(nullptr)},
+          {"ParentId", ""},
+          {"RepoDigests", r.repo_digests},
+          {"RepoTags", r.repo_tags},
+          {"SharedSize", -1},
+          {"Size", size},
+          {"VirtualSize", size}};
+}
+
+json image_inspect(engine::Engine& eng, const image::ImageRecord& r) {
+  json cfg = eng.images().config(r.id);
+  json layers = json::array();
+  for (const auto& d : r.diff_ids) layers.push_back(d.str());
+  uint64_t size = eng.images().size(r.id);
+  std::string lower;
+  try {
+    lower = eng.snapshots().lowerdir_string(r.chain_ids());
+  } catch (const Error&) {
+  }
+  return {{"Id", r.id.str()},
+          {"RepoTags", r.repo_tags},
+          {"RepoDigests", r.repo_digests},
+          {"Parent", ""},
+          {"Comment", cfg.value("comment", "")},
+          {"Created", cfg.value("created", "")},
+          {"Container", cfg.value("container", "")},
+          {"ContainerConfig", cfg.value("container_config", json::object())},
+          {"DockerVersion", cfg.value("docker_version", "")},
+          {"Author", cfg.value("author", "")},
+          {"Config", cfg.value("config", json(nullptr))},
+          {"Architecture", cfg.value("architecture", "amd64")},
+          {"Variant", cfg.value("variant", "")},
+          {"Os", cfg.value("os", "linux")},
+          {"Size", size},
+          {"VirtualSize", size},
+          {"GraphDriver", {{"Data", {{"LowerDir", lower}}}, {"Name", "overlay2"}}},
+          {"RootFS", {{"Type", "layers"}, {"Layers", layers}}},
+          {"Metadata", {{"LastTagTime", r.added}}}};
+}
+
+bool image_matches(const image::ImageRecord& r, const json& cfg, const Filters& f) {
+  if (auto it = f.find("dangling"); it != f.end()) {
+    bool want = !it->second.empty() && (it->second[0] == "true" || it->second[0] == "1");
+    if (want != r.repo_tags.empty()) return false;
+  }
+  if (auto it = f.find("reference"); it != f.end()) {
+    bool ok = false;
+    for (const auto& pattern : it->second)
+      for (const auto& t : r.repo_tags) {
+        std::string repo = t.substr(0, t.rfind(':'));
+        ok = ok || t == pattern || repo == pattern;
+      }
+    if (!ok) return false;
+  }
+  if (auto it = f.find("label"); it != f.end()) {
+    json labels = cfg.value("config", json::object()).value("Labels", json::object());
+    if (!labels.is_object()) return false;
+    for (const auto& v : it->second) {
+      auto eq = v.find('=');
+      std::string key = v.substr(0, eq);
+      if (!labels.contains(key)) return false;
+      if (eq != std::string::npos && labels[key] != v.substr(eq + 1)) return false;
+    }
+  }
+  return true;
+}
+
+// Streams what `produce(fd)` writes to the response body, through a pipe.
+void stream_from_writer(Response& res, const char* content_type, const std::function<void(int)>& produce) {
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) fail_errno("pipe");
+  UniqueFd r(p[0]), w(p[1]);
+  std::string error;
+  std::thread writer([&] {
+    try {
+      produce(w.get());
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+    w.reset();
+  });
+  char buf[256 * 1024];
+  bool started = false, client_ok = true;
+  for (;;) {
+    ssize_t n = ::read(r.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    if (!started) {
+      res.start_stream(200, content_type);
+      started = true;
+    }
+    if (client_ok) client_ok = res.write(std::string_view(buf, static_cast<size_t>(n)));
+  }
+  r.reset();
+  writer.join();
+  if (!error.empty()) {
+    if (!started) throw Error(error);
+    throw Error(error);  // mid-stream: the server drops the connection, the client sees a short tar
+  }
+  if (!started) res.start_stream(200, content_type);
+}
+
+std::vector<std::string> containers_using(engine::Engine& eng, const image::Digest& id, bool running_only) {
+  std::vector<std::string> out;
+  for (const auto& c : eng.list())
+    if (c.image_id == id.str() && (!running_only || c.running())) out.push_back(c.id);
+  return out;
+}
+
+json delete_image(engine::Engine& eng, const std::string& name, bool force) {
+  image::ImageRecord r = resolve_image(eng, name);
+  json out = json::array();
+  // A name that is a tag of an image with more tags only untags.
+  bool by_reference = false;
+  std::string normalized;
+  try {
+    auto ref = image::with_default_tag(image::parse_reference(name));
+    normalized = ref.familiar();
+    by_reference = std::find(r.repo_tags.begin(), r.repo_tags.end(), normalized) != r.repo_tags.end() ||
+                   std::find(r.repo_digests.begin(), r.repo_digests.end(), normalized) != r.repo_digests.end();
+  } catch (const Error&) {
+  }
+  if (by_reference && r.repo_tags.size() + r.repo_digests.size() > 1) {
+    eng.images().untag(normalized);
+    out.push_back({{"Untagged", normalized}});
+    eng.events().publish({"image", "untag", r.id.str(), {{"name", normalized}}, 0});
+    return out;
+  }
+  auto running = containers_using(eng, r.id, true);
+  if (!running.empty())
+    throw engine::ConflictError(fmt::format("conflict: unable to delete {} (cannot be forced) - image is being used by running container {}",
+                                            r.id.hex().substr(0, 12), running[0].substr(0, 12)));
+  auto users = containers_using(eng, r.id, false);
+  if (!users.empty() && !force)
+    throw engine::ConflictError(fmt::format("conflict: unable to delete {} (must be forced) - image is being used by stopped container {}",
+                                            r.id.hex().substr(0, 12), users[0].substr(0, 12)));
+  if (!by_reference && r.repo_tags.size() > 1 && !force)
+    throw engine::ConflictError(fmt::format("conflict: unable to delete {} (must be forced) - image is referenced in multiple repositories",
+                                            r.id.hex().substr(0, 12)));
+  for (const auto& t : r.repo_tags) out.push_back({{"Untagged", t}});
+  for (const auto& d : r.repo_digests) out.push_back({{"Untagged", d}});
+  if (users.empty()) {
+    eng.images().remove(r.id);
+    out.push_back({{"Deleted", r.id.str()}});
+    eng.events().publish({"image", "delete", r.id.str(), {{"name", r.id.str()}}, 0});
+  } else {
+    for (const auto& t : r.repo_tags) eng.images().untag(t);
+  }
+  return out;
+}
+
+}  // namespace
+
+void add_image_routes(Router& router, engine::Engine& eng) {
+  router.add("GET", "/images/json", [&eng](Request& req, Response& res) {
+    Filters f = req.query().filters();
+    bool all = req.query().get_bool("all");
+    (void)all;
+    json out = json::array();
+    auto images = eng.images().list();
+    std::sort(images.begin(), images.end(), [&](const auto& a, const auto& b) { return a.added > b.added; });
+    for (const auto& r : images) {
+      json cfg = eng.images().config(r.id);
+      if (!image_matches(r, cfg, f)) continue;
+      out.push_back(image_summary(eng, r));
+    }
+    res.send_json(200, out);
+  });
+  router.add("GET", "/images/{name:.*}/json", [&eng](Request& req, Response& res) {
+    res.send_json(200, image_inspect(eng, resolve_image(eng, req.param("name"))));
+  });
+  router.add("GET", "/images/{name:.*}/history", [&eng](Request& req, Response& res) {
+    image::ImageRecord r = resolve_image(eng, req.param("name"));
+    json cfg = eng.images().config(r.id);
+    json hist = cfg.value("history", json::array());
+    json out = json::array();
+    size_t layer = 0;
+    std::vector<json> rows;
+    for (const auto& h : hist) {
+      uint64_t size = 0;
+      if (!h.value("empty_layer", false) && layer < r.diff_ids.size()) {
+        ++layer;
+        size = 0;  // per-layer sizes are not tracked separately yet
+      }
+      rows.push_back({{"Id", "<missing>"},
+                      {"Created", unix_seconds(h.value("created", ""))},
+                      {"CreatedBy", h.value("created_by", "")},
+                      {"Tags", nullptr},
+                      {"Size", size},
+                      {"Comment", h.value("comment", "")}});
+    }
+    if (rows.empty())
+      rows.push_back({{"Id", "<missing>"}, {"Created", unix_seconds(cfg.value("created", ""))}, {"CreatedBy", ""},
+                      {"Tags", nullptr}, {"Size", eng.images().size(r.id)}, {"Comment", ""}});
+    rows.back()["Id"] = r.id.str();
+    rows.back()["Tags"] = r.repo_tags.empty() ? json(nullptr) : json(r.repo_tags);
+    if (rows.size() == 1) rows.back()["Size"] = eng.images().size(r.id);
+    for (auto it = rows.rbegin(); it != rows.rend(); ++it) out.push_back(*it);
+    res.send_json(200, out);
+  });
+  router.add("POST", "/images/{name:.*}/tag", [&eng](Request& req, Response& res) {
+    image::ImageRecord r = resolve_image(eng, req.param("name"));
+    std::string repo = req.query().get("repo");
+    std::string tag = req.query().get("tag");
+    if (repo.empty()) throw ApiError(400, "repository name must have at least one component");
+    std::string ref = tag.empty() ? repo : repo + ":" + tag;
+    try {
+      image::parse_reference(ref);
+    } catch (const Error& e) {
+      throw ApiError(400, e.what());
+    }
+    eng.images().tag(r.id, ref);
+    eng.events().publish({"image", "tag", r.id.str(), {{"name", image::with_default_tag(image::parse_reference(ref)).familiar()}}, 0});
+    res.send(201);
+  });
+  router.add("DELETE", "/images/{name:.*}", [&eng](Request& req, Response& res) {
+    res.send_json(200, delete_image(eng, req.param("name"), req.query().get_bool("force")));
+  });
+  router.add("POST", "/images/prune", [&eng](Request& req, Response& res) {
+    Filters f = req.query().filters();
+    bool dangling_only = true;
+    if (auto it = f.find("dangling"); it != f.end() && !it->second.empty())
+      dangling_only = it->second[0] == "true" || it->second[0] == "1";
+    json deleted = json::array();
+    for (const auto& r : eng.images().list()) {
+      if (dangling_only && !r.repo_tags.empty()) continue;
+      if (!containers_using(eng, r.id, false).empty()) continue;
+      for (const auto& t : r.repo_tags) deleted.push_back({{"Untagged", t}});
+      eng.images().remove(r.id);
+      deleted.push_back({{"Deleted", r.id.str()}});
+    }
+    res.send_json(200, {{"ImagesDeleted", deleted.empty() ? json(nullptr) : deleted}, {"SpaceReclaimed", 0}});
+  });
+  router.add("POST", "/images/create", [&eng](Request& req, Response& res) {
+    const Query& q = req.query();
+    if (!q.has("fromSrc")) throw ApiError(500, "pulling images is not supported yet (import with fromSrc=- instead)");
+    if (q.get("fromSrc") != "-") throw ApiError(400, "importing from a URL is not supported; send the tarball as the body (fromSrc=-)");
+    image::ImportOptions o;
+    std::string repo = q.get("repo"), tag = q.get("tag");
+    if (!repo.empty()) o.reference = tag.empty() ? repo : repo + ":" + tag;
+    o.message = q.get("message");
+    o.changes = q.get_all("changes");
+    UniqueFd body = body_to_temp_file(eng, req);
+    auto imported = [&] {
+      try {
+        return image::import_rootfs(eng.content(), eng.snapshots(), eng.images(), body.get(), o);
+      } catch (const Error& e) {
+        throw ApiError(400, e.what());
+      }
+    };
+    image::ImageRecord r = imported();
+    eng.events().publish({"image", "import", r.id.str(), {{"name", r.id.str()}}, 0});
+    res.start_stream(200, "application/json");
+    res.write(json({{"status", r.id.str()}}).dump() + "\n");
+  });
+  router.add("POST", "/images/load", [&eng](Request& req, Response& res) {
+    bool quiet = req.query().get_bool("quiet");
+    UniqueFd body = body_to_temp_file(eng, req);
+    image::LoadResult lr;
+    try {
+      lr = image::load_archive(eng.content(), eng.snapshots(), eng.images(), body.get());
+    } catch (const Error& e) {
+      throw ApiError(400, e.what());
+    }
+    res.start_stream(200, "application/json");
+    for (const auto& line : lr.messages()) {
+      res.write(json({{"stream", line + "\n"}}).dump() + "\n");
+    }
+    for (const auto& img : lr.images) eng.events().publish({"image", "load", img.id.str(), {{"name", img.id.str()}}, 0});
+    (void)quiet;
+  });
+  auto save = [&eng](Request& req, Response& res, std::vector<std::string> names) {
+    if (names.empty()) throw ApiError(400, "no images specified");
+    for (const auto& n : names) (void)resolve_image(eng, n);
+    stream_from_writer(res, "application/x-tar", [&](int fd) { image::save_archive(eng.images(), eng.content(), names, fd); });
+  };
+  router.add("GET", "/images/get", [save](Request& req, Response& res) { save(req, res, req.query().get_all("names")); });
+  router.add("GET", "/images/{name:.*}/get", [save](Request& req, Response& res) { save(req, res, {req.param("name")}); });
+  router.add("GET", "/system/df", [&eng](Request&, Response& res) {
+    json images = json::array();
+    uint64_t layers = 0;
+    for (const auto& r : eng.images().list()) {
+      json s = image_summary(eng, r);
+      s["Containers"] = containers_using(eng, r.id, false).size();
+      layers += eng.images().size(r.id);
+      images.push_back(std::move(s));
+    }
+    json containers = json::array();
+    int64_t now = engine::now_nanos();
+    for (const auto& c : eng.list()) {
+      json s = container_summary_json(c, now);
+      s["SizeRw"] = 0;
+      s["SizeRootFs"] = eng.images().size(image::Digest::parse(c.image_id));
+      containers.push_back(std::move(s));
+    }
+    res.send_json(200, {{"LayersSize", layers},
+                        {"Images", images},
+                        {"Containers", containers},
+                        {"Volumes", json::array()},
+                        {"BuildCache", json::array()}});
+  });
+}
+
+}  // namespace berth::api

@@ -1,0 +1,18 @@
+// Image endpoints of the Engine API: /images/json, /images/{name}/json,
+// history, tag, DELETE, prune, /images/create?fromSrc (import),
+// /images/load, /images/get and /images/{name}/get (docker-archive),
+// /commit, and /system/df. JSON in dockerd's shapes (API 1.41).
+//
+// Uploaded bodies (import, load) are streamed to an unlinked temp file in
+// the data root first, so a client that disconnects mid-upload leaves
+// nothing behind and the image code reads a seekable fd.
+#pragma once
+
+#include "api/router.h"
+#include "engine/engine.h"
+
+namespace berth::api {
+
+void add_image_routes(Router& router, engine::Engine& engine);
+
+}  // namespace berth::api

@@ -1,0 +1,189 @@
+// Engine: the container model berthd serves — containers created from
+// images, run through one berth-shim each, their state persisted under
+// <data-root>/containers/<id>/ and their runtime state under
+// <exec-root>/containers/<id>/.
+//
+// Contract:
+// - Every state change is persisted atomically before it is reported, and
+//   published on events(); waiters (wait()) and followers are woken.
+// - Containers outlive the daemon: the constructor re-reads every record
+//   and re-adopts running containers whose shim is still alive (their
+//   exits are then observed as usual); a record that says "running" whose
+//   shim is gone is marked exited with the code the shim recorded, or 255.
+// - References: a full ID, a name (with or without "/"), or an unambiguous
+//   ID prefix, as docker resolves them. Unknown -> NotFoundError "No such
+//   container: <ref>".
+// - Thread-safe; operations on one container are serialized, operations on
+//   different containers run in parallel.
+#pragma once
+
+#include <sys/types.h>
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "base/fd.h"
+#include "engine/container.h"
+#include "engine/errors.h"
+#include "engine/events.h"
+#include "engine/log_reader.h"
+#include "engine/oci_spec_builder.h"
+#include "image/content_store.h"
+#include "image/image_store.h"
+#include "image/snapshots.h"
+
+namespace berth::engine {
+
+struct RuntimeSpec {
+  std::string path;
+  std::vector<std::string> args;
+};
+
+struct EngineOptions {
+  std::string data_root;
+  std::string exec_root;
+  std::map<std::string, RuntimeSpec> runtimes;
+  std::string default_runtime;
+  std::string shim_path;  // berth-shim
+  std::string init_path;  // berth-init, bind-mounted for HostConfig.Init
+};
+
+enum class WaitCondition { kNotRunning, kNextExit, kRemoved };
+
+struct WaitResult {
+  int exit_code = 0;
+  std::string error;
+};
+
+// The process side of a started exec: a pty master (tty) or pipes.
+struct ExecIo {
+  UniqueFd pty;
+  UniqueFd stdin_w, stdout_r, stderr_r;
+};
+
+struct ExecRecord {
+  std::string id;
+  std::string container_id;
+  nlohmann::json config;  // the create request (Cmd, Env, Tty, AttachStdin, User, WorkingDir, Privileged, ...)
+  bool running = false;
+  bool started = false;
+  std::optional<int> exit_code;
+  pid_t pid = 0;  // the runtime exec process
+};
+
+class Engine {
+ public:
+  explicit Engine(EngineOptions opts);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  const EngineOptions& options() const { return opts_; }
+  image::ContentStore& content() { return content_; }
+  image::SnapshotStore& snapshots() { return snapshots_; }
+  image::ImageStore& images() { return images_; }
+  EventLog& events() { return events_; }
+
+  // --- containers
+  struct Created {
+    std::string id;
+    std::vector<std::string> warnings;
+  };
+  // name may be empty (a random one is chosen). config/host_config are the
+  // API's ContainerConfig and HostConfig.
+  Created create(const std::string& name, const nlohmann::json& config, const nlohmann::json& host_config);
+  void start(const std::string& ref);
+  // timeout < 0: the container's StopTimeout, else 10 s. signal empty: its StopSignal, else SIGTERM.
+  void stop(const std::string& ref, int timeout, const std::string& signal);
+  void kill(const std::string& ref, const std::string& signal);
+  void restart(const std::string& ref, int timeout);
+  void pause(const std::string& ref);
+  void unpause(const std::string& ref);
+  void remove(const std::string& ref, bool force, bool remove_volumes);
+  void rename(const std::string& ref, const std::string& new_name);
+  WaitResult wait(const std::string& ref, WaitCondition cond, std::stop_token stop);
+  Container get(const std::string& ref) const;
+  std::vector<Container> list() const;
+  // Removes every stopped container; returns their IDs.
+  std::vector<std::string> prune(const std::function<bool(const Container&)>& filter);
+
+  // A socket on the container's stdio (see shim.h: multiplexed frames, or
+  // raw bytes with a tty). Before the first start it blocks until start()
+  // connects it (docker run attaches before it starts).
+  UniqueFd attach(const std::string& ref, std::stop_token stop);
+  void resize(const std::string& ref, int height, int width);
+  void logs(const std::string& ref, const LogQuery& q, const std::function<bool(const LogRecord&)>& sink,
+            std::stop_token stop);
+  // The runtime's `ps` pids, in the host pid namespace.
+  std::vector<int> pids(const std::string& ref);
+  // The runtime's `events --stats` data object.
+  nlohmann::json stats(const std::string& ref);
+  void update(const std::string& ref, const nlohmann::json& resources);
+  // The container's root (mounted while running; mounted on demand otherwise
+  // and released by the returned guard).
+  std::string rootfs_path(const std::string& ref);
+  std::string upper_dir(const std::string& ref);
+
+  // --- exec
+  std::string exec_create(const std::string& ref, const nlohmann::json& config);
+  ExecIo exec_start(const std::string& exec_id);
+  // Blocks until the exec's process exits; returns its exit code.
+  int exec_wait(const std::string& exec_id);
+  ExecRecord exec_get(const std::string& exec_id) const;
+  void exec_resize(const std::string& exec_id, int height, int width);
+
+ private:
+  struct Entry;
+  struct PendingAttach;
+
+  std::shared_ptr<Entry> lookup(const std::string& ref) const;  // throws NotFoundError
+  std::string container_dir(const std::string& id) const;
+  std::string exec_dir(const std::string& id) const;
+  std::string shim_state_dir(const std::string& id) const;
+  const RuntimeSpec& runtime_for(const Container& c) const;
+  std::string runtime_root(const std::string& runtime) const;
+  std::vector<std::string> runtime_argv(const Container& c, std::vector<std::string> verb) const;
+  void persist(const Container& c) const;
+  void publish(const Container& c, const std::string& action, std::map<std::string, std::string> extra = {});
+  void start_locked(Entry& e);
+  void signal_locked(Entry& e, int sig);
+  void on_shim_exit(const std::string& id);
+  void adopt(const std::shared_ptr<Entry>& e);
+  void watch_shim(const std::string& id, pid_t shim_pid);
+  void watcher_loop(std::stop_token stop);
+  void schedule_restart(const std::string& id, int delay_ms);
+  void remove_locked(const std::shared_ptr<Entry>& e);
+  void write_etc_files(Container& c);
+
+  EngineOptions opts_;
+  image::ContentStore content_;
+  image::SnapshotStore snapshots_;
+  image::ImageStore images_;
+  EventLog events_;
+  SpecHost spec_host_;  // probed once: host facts do not change under a running daemon
+
+  mutable std::mutex mu_;  // guards containers_, names_, execs_ and every Entry's record
+  std::condition_variable_any changed_;  // any container's state changed
+  std::map<std::string, std::shared_ptr<Entry>> containers_;
+  std::map<std::string, std::string> names_;  // "/name" -> id
+  std::map<std::string, std::shared_ptr<struct ExecEntry>> execs_;
+
+  UniqueFd watch_epoll_, watch_wake_;
+  std::map<int, std::string> watched_;  // shim pidfd -> container id (guarded by mu_)
+  std::jthread watcher_;
+  std::jthread restarter_;
+  std::multimap<int64_t, std::string> restarts_;  // due time (monotonic ns) -> container id (guarded by mu_)
+};
+
+}  // namespace berth::engine

@@ -1,0 +1,45 @@
+// Engine's private pieces shared by its .cc files (engine.cc: store,
+// restore, exit watcher, restarts; container_lifecycle.cc; container_io.cc;
+// exec.cc).
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "base/fd.h"
+#include "engine/engine.h"
+
+namespace berth::engine {
+
+struct Engine::PendingAttach {
+  UniqueFd fd;
+  bool done = false;
+  std::string error;
+};
+
+struct Engine::Entry {
+  Container c;             // guarded by Engine::mu_
+  std::mutex op;           // serializes start/stop/remove of this container; taken before mu_
+  UniqueFd init_pidfd;     // while running
+  uint64_t exits = 0;      // exits observed since the daemon started
+  bool removed = false;
+  int restart_delay_ms = 0;
+  std::vector<std::shared_ptr<PendingAttach>> pending_attaches;
+};
+
+struct ExecEntry {
+  ExecRecord r;
+  std::string exec_dir;  // the container's exec dir: process files, console sockets
+  UniqueFd pty;          // a copy of the tty master, for resize
+};
+
+// Signal names and numbers as docker accepts them ("KILL", "SIGKILL", "9").
+int parse_signal(const std::string& s);
+pid_t pidfd_target(int pidfd);
+int open_pidfd(pid_t pid);  // -1 when the process is gone
+
+}  // namespace berth::engine

@@ -1,0 +1,74 @@
+"""A berthd on a private socket and data root, for end-to-end tests."""
+import os
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+BERTHD = ROOT / "build" / "berthd"
+CLIS = [c for c in ("/usr/local/bin/docker", "/usr/bin/docker") if os.path.exists(c)]
+PY = "/usr/bin/python3"
+
+
+class Daemon:
+    def __init__(self, tmp):
+        # Unix socket paths are limited to 108 bytes; pytest's tmp_path can be
+        # longer, so the socket lives in a short directory of its own.
+        self.sockdir = Path("/tmp") / f"berthd-{uuid.uuid4().hex[:10]}"
+        self.sock = self.sockdir / "berth.sock"
+        self.data = tmp / "data"
+        self.exec_root = tmp / "exec"
+        self.pidfile = tmp / "berthd.pid"
+        self.proc = None
+        # A file, not a pipe: nobody drains a pipe while the daemon runs.
+        self.log_path = tmp / f"berthd-{uuid.uuid4().hex[:6]}.log"
+        self.log = None
+
+    @property
+    def host(self):
+        return f"unix://{self.sock}"
+
+    def start(self, *extra):
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [str(BERTHD), "-H", self.host, "--data-root", str(self.data), "--exec-root", str(self.exec_root),
+             "--pidfile", str(self.pidfile), *extra],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"berthd exited {self.proc.returncode}: {self.log_path.read_text()}")
+            if self.sock.exists():
+                try:
+                    with socket.socket(socket.AF_UNIX) as s:
+                        s.connect(str(self.sock))
+                    return self
+                except OSError:
+                    pass
+            time.sleep(0.01)
+        raise AssertionError("berthd did not start listening")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.log:
+            self.log.close()
+            self.log = None
+        try:
+            self.sockdir.rmdir()
+        except OSError:
+            pass
+
+    def docker(self, cli, *args):
+        env = dict(os.environ, DOCKER_HOST=self.host)
+        env.pop("DOCKER_CONTEXT", None)
+        return subprocess.run([cli, *args], env=env, capture_output=True, text=True, timeout=30)
