@@ -113,7 +113,8 @@ Engine::Created Engine::create(const std::string& requested_name, const nlohmann
   host_config["Runtime"] = c.runtime;
   std::string net = host_config.value("NetworkMode", "");
   if (!is_supported_network_mode(net))
-    throw NotFoundError(fmt::format("network {} not found", net));
+    // 400, not 404: a 404 from create makes the docker CLI try to pull the image.
+    throw InvalidArgumentError(fmt::format("network {} not found", net));
   if (net.empty()) host_config["NetworkMode"] = "default";
   auto policy = host_config.value("RestartPolicy", nlohmann::json::object());
   std::string pname = policy.value("Name", "");

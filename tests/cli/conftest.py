@@ -1,8 +1,8 @@
 """A daemon for the berth CLI's end-to-end tests, and both CLIs pointed at it.
 
-BERTH_TEST_DAEMON picks the daemon: "dockerd" (default; a private containerd
-+ dockerd, so berth is compared with the real docker CLI against the real
-engine) or "berthd" (build/berthd). BERTH_CLI overrides the berth binary
+Every test runs against both daemons: "dockerd" (a private containerd +
+dockerd, so berth is compared with the real docker CLI against the real
+engine) and "berthd" (build/berthd); BERTH_TEST_DAEMON=dockerd|berthd picks one. BERTH_CLI overrides the berth binary
 (default build/berth, else /tmp/build-cli/berth).
 """
 import os
@@ -103,9 +103,14 @@ class Daemon:
                 p.wait()
 
 
-@pytest.fixture(scope="session")
-def daemon(tmp_path_factory):
-    kind = os.environ.get("BERTH_TEST_DAEMON", "dockerd")
+def daemon_kinds():
+    only = os.environ.get("BERTH_TEST_DAEMON")
+    return [only] if only else ["berthd", "dockerd"]
+
+
+@pytest.fixture(scope="session", params=daemon_kinds())
+def daemon(request, tmp_path_factory):
+    kind = request.param
     if kind == "dockerd" and (not shutil.which("dockerd") or not shutil.which("containerd")):
         pytest.skip("docker.io/containerd not installed")
     if kind == "dockerd" and not shutil.which("docker"):
