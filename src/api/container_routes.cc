@@ -114,10 +114,11 @@ void wait(engine::Engine& eng, Request& req, Response& res) {
   else if (cond == "next-exit") wc = engine::WaitCondition::kNextExit;
   else if (cond == "removed") wc = engine::WaitCondition::kRemoved;
   else throw ApiError(400, fmt::format("invalid condition: \"{}\"", cond));
-  (void)eng.get(req.param("id"));  // 404 before the headers go out
-  // Headers first, as dockerd does: the client knows the wait is registered.
-  res.start_stream(200, "application/json");
-  engine::WaitResult r = eng.wait(req.param("id"), wc, req.stop_token());
+  // Headers once the wait is registered, as dockerd does: the docker CLI
+  // starts the container as soon as they arrive. A 404 goes out instead
+  // when the container does not exist.
+  engine::WaitResult r = eng.wait(req.param("id"), wc, req.stop_token(),
+                                  [&] { res.start_stream(200, "application/json"); });
   json body = {{"StatusCode", r.exit_code}, {"Error", nullptr}};
   if (!r.error.empty()) body["Error"] = {{"Message", r.error}};
   res.write(body.dump() + "\n");

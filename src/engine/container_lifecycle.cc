@@ -501,10 +501,16 @@ void Engine::rename(const std::string& ref, const std::string& new_name_in) {
   publish(e->c, "rename", {{"oldName", old}});
 }
 
-WaitResult Engine::wait(const std::string& ref, WaitCondition cond, std::stop_token stop) {
+WaitResult Engine::wait(const std::string& ref, WaitCondition cond, std::stop_token stop,
+                        const std::function<void()>& registered) {
   auto e = lookup(ref);
   std::unique_lock lock(mu_);
   uint64_t exits = e->exits;
+  if (registered) {
+    lock.unlock();
+    registered();
+    lock.lock();
+  }
   auto done = [&] {
     switch (cond) {
       case WaitCondition::kNotRunning:

@@ -112,7 +112,11 @@ class Engine {
   void unpause(const std::string& ref);
   void remove(const std::string& ref, bool force, bool remove_volumes);
   void rename(const std::string& ref, const std::string& new_name);
-  WaitResult wait(const std::string& ref, WaitCondition cond, std::stop_token stop);
+  // registered (optional) runs once the wait counts from "now": a client
+  // told at that point (dockerd flushes the response headers) may start the
+  // container and cannot miss the exit.
+  WaitResult wait(const std::string& ref, WaitCondition cond, std::stop_token stop,
+                  const std::function<void()>& registered = {});
   Container get(const std::string& ref) const;
   std::vector<Container> list() const;
   // Removes every stopped container; returns their IDs.
