@@ -20,6 +20,7 @@ UniqueFd Engine::attach(const std::string& ref, std::stop_token stop) {
     else
       e->pending_attaches.push_back(p);
   }
+  publish(get(ref), "attach");
   if (!running_id.empty()) return connect_shim_socket(shim_state_dir(running_id), "attach.sock");
   std::unique_lock lock(mu_);
   changed_.wait(lock, stop, [&] { return p->done; });

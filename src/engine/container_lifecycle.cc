@@ -317,13 +317,16 @@ void Engine::start_locked(Entry& e) {
 
 void Engine::signal_locked(Entry& e, int sig) {
   int fd;
+  Container c;
   {
     std::lock_guard lock(mu_);
     fd = e.init_pidfd.get();
+    c = e.c;
   }
   if (fd < 0) return;
   if (::syscall(SYS_pidfd_send_signal, fd, sig, nullptr, 0) != 0 && errno != ESRCH)
     fail_errno("signal container {}", e.c.id);
+  publish(c, "kill", {{"signal", std::to_string(sig)}});
 }
 
 void Engine::stop(const std::string& ref, int timeout, const std::string& signal) {
@@ -355,12 +358,16 @@ void Engine::stop(const std::string& ref, int timeout, const std::string& signal
   std::unique_lock lock(mu_);
   uint64_t exits = e->exits;
   bool done = changed_.wait_for(lock, std::chrono::seconds(timeout), [&] { return e->exits != exits || !e->c.running(); });
-  if (done) return;
+  if (!done) {
+    lock.unlock();
+    signal_locked(*e, SIGKILL);
+    lock.lock();
+    if (!changed_.wait_for(lock, std::chrono::seconds(30), [&] { return e->exits != exits || !e->c.running(); }))
+      fail("container {} did not exit within 30 seconds of SIGKILL", e->c.id);
+  }
+  Container c = e->c;
   lock.unlock();
-  signal_locked(*e, SIGKILL);
-  lock.lock();
-  if (!changed_.wait_for(lock, std::chrono::seconds(30), [&] { return e->exits != exits || !e->c.running(); }))
-    fail("container {} did not exit within 30 seconds of SIGKILL", e->c.id);
+  publish(c, "stop");
 }
 
 void Engine::kill(const std::string& ref, const std::string& signal) {
@@ -387,9 +394,8 @@ void Engine::restart(const std::string& ref, int timeout) {
     if (e->c.running()) return;
   }
   start_locked(*e);
-  std::lock_guard lock(mu_);
-  ++e->c.restart_count;
-  persist(e->c);
+  // RestartCount counts the policy's restarts only, as dockerd's does.
+  publish(get(e->c.id), "restart");
 }
 
 void Engine::pause(const std::string& ref) {

@@ -134,8 +134,8 @@ class Engine {
   // The runtime's `events --stats` data object.
   nlohmann::json stats(const std::string& ref);
   void update(const std::string& ref, const nlohmann::json& resources);
-  // The container's root (mounted while running; mounted on demand otherwise
-  // and released by the returned guard).
+  // The container's merged root: mounted while it runs; mounted on demand
+  // for a stopped one and then kept until it starts, exits or is removed.
   std::string rootfs_path(const std::string& ref);
   std::string upper_dir(const std::string& ref);
 
