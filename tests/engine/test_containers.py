@@ -198,3 +198,49 @@ def test_kill_9_daemon_keeps_containers(tmp_path, rootfs_tar):
         d("rm", cid)
     finally:
         dm.stop()
+
+
+def test_python_sdk_logs_and_images(engine, tmp_path):
+    code = f"""
+import docker, io
+c = docker.DockerClient(base_url={engine.host!r})
+img = c.images.get("busybox")
+assert "busybox:latest" in img.tags, img.tags
+img.tag("sdk/copy", "v1")
+assert "sdk/copy:v1" in c.images.get("sdk/copy:v1").tags
+names = sorted(t for i in c.images.list() for t in i.tags)
+assert "sdk/copy:v1" in names and "busybox:latest" in names, names
+data = b"".join(c.images.get("sdk/copy:v1").save(named="sdk/copy:v1"))
+c.images.remove("sdk/copy:v1")
+loaded = c.images.load(data)
+assert "sdk/copy:v1" in [t for i in loaded for t in i.tags], loaded
+ct = c.containers.run("busybox", ["sh", "-c", "echo a; echo b >&2; echo c"], detach=True)
+assert ct.wait()["StatusCode"] == 0
+assert ct.logs() == b"a\\nb\\nc\\n" or sorted(ct.logs().split()) == [b"a", b"b", b"c"]
+assert ct.logs(stderr=False) == b"a\\nc\\n"
+assert list(ct.logs(stream=True, stdout=True, stderr=False)) != []
+ct.remove()
+c.images.remove("sdk/copy:v1")
+print("ok")
+"""
+    p = subprocess.run([PY, "-c", code], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "ok"
+
+
+@pytest.mark.parametrize("cli", CLIS)
+def test_image_listing_history_and_rmi_rules(engine, cli):
+    d = lambda *a: engine.docker(cli, *a)
+    assert d("tag", "busybox", "two:1").returncode == 0
+    out = d("images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}").stdout.split("\n")
+    ids = {line.split()[0]: line.split()[1] for line in out if line}
+    assert ids["two:1"] == ids["busybox:latest"]
+    # Deleting by ID with two tags needs -f; deleting a tag just untags.
+    p = d("rmi", ids["two:1"])
+    assert p.returncode != 0 and "must be forced" in p.stderr
+    p = d("rmi", "two:1")
+    assert p.returncode == 0 and "Untagged: two:1" in p.stdout
+    h = d("history", "busybox")
+    assert h.returncode == 0 and "IMAGE" in h.stdout.split("\n")[0]
+    p = d("image", "inspect", "-f", "{{.Os}} {{.RootFS.Type}} {{len .RootFS.Layers}}", "busybox")
+    assert p.stdout.strip() == "linux layers 1"
