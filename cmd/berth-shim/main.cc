@@ -73,7 +73,7 @@ int serve(ShimOptions o, int status_fd) {
   dup2(devnull.get(), 1);
   dup2(logf.get(), 2);
   if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) berth::fail_errno("PR_SET_CHILD_SUBREAPER");
-  berth::write_file_atomic(berth::path_join(o.state_dir, "shim.pid"), std::to_string(getpid()) + "\n");
+  berth::write_file_replace(berth::path_join(o.state_dir, "shim.pid"), std::to_string(getpid()) + "\n");
 
   int ready_fd = o.ready_fd;
   UniqueFd start_fd(o.start_fd);

@@ -9,6 +9,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "api/archive_routes.h"
 #include "api/container_routes.h"
 #include "api/event_routes.h"
 #include "api/http_server.h"
@@ -186,6 +187,7 @@ int run(int argc, char** argv) {
   api::add_container_routes(router, engine);
   api::add_exec_routes(router, engine);
   api::add_image_routes(router, engine);
+  api::add_archive_routes(router, engine);
   api::add_event_routes(router, engine.events());
   api::HttpServer server([&router](api::Request& req, api::Response& res) { router.serve(req, res); },
                          api::HttpServer::Options{});

@@ -4,9 +4,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "api/container_json.h"
+#include "api/stats_json.h"
 #include "api/stream_pump.h"
 #include "base/clock.h"
 #include "base/process.h"
@@ -228,6 +231,49 @@ void top(engine::Engine& eng, Request& req, Response& res) {
   res.send_json(200, {{"Titles", titles}, {"Processes", procs}});
 }
 
+// dockerd's stats: one object per second while streaming; without stream
+// one object whose precpu comes from a sample a second earlier, unless
+// one-shot asks for a single sample.
+void stats(engine::Engine& eng, Request& req, Response& res) {
+  const Query& q = req.query();
+  bool stream = !q.has("stream") || q.get_bool("stream");
+  bool one_shot = q.get_bool("one-shot");
+  if (stream && one_shot) throw ApiError(400, "cannot have stream=true and one-shot=true");
+  std::string id = eng.get(req.param("id")).id;  // 404 before the headers go out
+  std::stop_token stop = req.stop_token();
+  auto sleep_a_second = [&] {
+    std::mutex mu;
+    std::condition_variable_any cv;
+    std::unique_lock lock(mu);
+    cv.wait_for(lock, stop, std::chrono::seconds(1), [] { return false; });
+    return !stop.stop_requested();
+  };
+  if (!stream) {
+    engine::StatsSample pre, cur = eng.stats(id);
+    if (cur.running && !one_shot) {
+      pre = std::move(cur);
+      if (!sleep_a_second()) return;
+      cur = eng.stats(id);
+    }
+    res.send_json(200, stats_json(eng.get(id).name, id, cur, pre));
+    return;
+  }
+  res.start_stream(200, "application/json");
+  engine::StatsSample pre;
+  for (;;) {
+    engine::Container c;
+    try {
+      c = eng.get(id);
+    } catch (const engine::NotFoundError&) {
+      return;  // removed: the stream ends, as dockerd's does
+    }
+    engine::StatsSample cur = eng.stats(id);
+    if (!res.write(stats_json(c.name, id, cur, pre).dump() + "\n")) return;
+    pre = std::move(cur);
+    if (!sleep_a_second()) return;
+  }
+}
+
 }  // namespace
 
 void add_container_routes(Router& r, engine::Engine& eng) {
@@ -241,6 +287,7 @@ void add_container_routes(Router& r, engine::Engine& eng) {
   r.add("GET", "/containers/{id}/logs", bind(logs));
   r.add("POST", "/containers/{id}/attach", bind(attach));
   r.add("GET", "/containers/{id}/top", bind(top));
+  r.add("GET", "/containers/{id}/stats", bind(stats));
   r.add("POST", "/containers/{id}/start", [&eng](Request& req, Response& res) {
     eng.start(req.param("id"));
     res.send(204);

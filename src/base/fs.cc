@@ -67,7 +67,9 @@ void write_file(const std::string& path, std::string_view data, mode_t mode) {
   write_all(fd.get(), data, path);
 }
 
-void write_file_atomic(const std::string& path, std::string_view data, mode_t mode) {
+namespace {
+
+void write_via_rename(const std::string& path, std::string_view data, mode_t mode, bool durable) {
   // A name unique to this call (not just this process: threads may write the
   // same path concurrently), created exclusively, and removed on any failure.
   static std::atomic<unsigned long> counter{0};
@@ -76,13 +78,23 @@ void write_file_atomic(const std::string& path, std::string_view data, mode_t mo
   if (!fd.valid()) fail_errno("open {}", tmp);
   try {
     write_all(fd.get(), data, tmp);
-    if (::fsync(fd.get()) != 0) fail_errno("fsync {}", tmp);
+    if (durable && ::fsync(fd.get()) != 0) fail_errno("fsync {}", tmp);
     fd.reset();
     if (::rename(tmp.c_str(), path.c_str()) != 0) fail_errno("rename {} to {}", tmp, path);
   } catch (...) {
     ::unlink(tmp.c_str());
     throw;
   }
+}
+
+}  // namespace
+
+void write_file_atomic(const std::string& path, std::string_view data, mode_t mode) {
+  write_via_rename(path, data, mode, true);
+}
+
+void write_file_replace(const std::string& path, std::string_view data, mode_t mode) {
+  write_via_rename(path, data, mode, false);
 }
 
 void mkdir_all(const std::string& path, mode_t mode) {

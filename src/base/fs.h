@@ -29,8 +29,14 @@ void read_chunks(int fd, const std::string& name, const std::function<void(const
 // Returns false (and leaves *out untouched) if the file does not exist.
 bool read_file_if_exists(const std::string& path, std::string* out);
 void write_file(const std::string& path, std::string_view data, mode_t mode = 0644);
-// Writes to a temporary sibling, fsyncs, renames over path.
+// Writes to a temporary sibling, fsyncs, renames over path: readers see the
+// old or the new content, never a mix, even after a crash.
 void write_file_atomic(const std::string& path, std::string_view data, mode_t mode = 0644);
+// The same without the fsync: readers never see a partial file, but a crash
+// may lose the update. For run-time state that dies with the machine anyway
+// (files under /run, pid files, the runtime's records): an fsync costs
+// milliseconds per file on some disks and makes a later unlink slower too.
+void write_file_replace(const std::string& path, std::string_view data, mode_t mode = 0644);
 void mkdir_all(const std::string& path, mode_t mode = 0755);
 bool path_exists(const std::string& path);
 // Removes path and everything beneath it; missing path is not an error.

@@ -62,7 +62,7 @@ void Engine::write_etc_files(Container& c) {
   c.hosts_path = path_join(dir, "hosts");
   c.resolv_conf_path = path_join(dir, "resolv.conf");
   std::string hostname = c.config.value("Hostname", c.short_id());
-  write_file_atomic(c.hostname_path, hostname + "\n", 0644);
+  write_file_replace(c.hostname_path, hostname + "\n", 0644);
   std::string hosts;
   if (!host_net || !read_file_if_exists("/etc/hosts", &hosts)) {
     hosts = kHostsFile;
@@ -72,10 +72,10 @@ void Engine::write_etc_files(Container& c) {
     auto colon = extra.find(':');
     if (colon != std::string::npos) hosts += extra.substr(colon + 1) + "\t" + extra.substr(0, colon) + "\n";
   }
-  write_file_atomic(c.hosts_path, hosts, 0644);
+  write_file_replace(c.hosts_path, hosts, 0644);
   std::string resolv;
   if (!read_file_if_exists("/etc/resolv.conf", &resolv)) resolv = "";
-  write_file_atomic(c.resolv_conf_path, resolv, 0644);
+  write_file_replace(c.resolv_conf_path, resolv, 0644);
 }
 
 Engine::Created Engine::create(const std::string& requested_name, const nlohmann::json& config_in,
@@ -236,7 +236,7 @@ void Engine::start_locked(Entry& e) {
     nlohmann::json spec = build_oci_spec(in, spec_host_);
     std::string bundle = exec_dir(c.id);
     mkdir_all(bundle, 0700);
-    write_file_atomic(path_join(bundle, "config.json"), spec.dump(), 0600);
+    write_file_replace(path_join(bundle, "config.json"), spec.dump(), 0600);
     std::string state = shim_state_dir(c.id);
     remove_all(state);
     mkdir_all(state, 0700);
@@ -305,7 +305,7 @@ void Engine::start_locked(Entry& e) {
     s.finished_at = "0001-01-01T00:00:00Z";
     e.c.has_been_started = true;
     e.c.manually_stopped = false;
-    if (e.c.config.contains("Healthcheck") && !e.c.config["Healthcheck"].is_null()) s.health = "starting";
+    start_health_locked(e);
     e.init_pidfd.reset(open_pidfd(s.pid));
     persist(e.c);
     c = e.c;
@@ -463,10 +463,10 @@ void Engine::remove_locked(const std::shared_ptr<Entry>& e) {
     c = e->c;
   }
   unmount_rootfs(rootfs_paths(container_dir(c.id)));
-  // The runtime's record goes too when the shim did not get to delete it.
-  run_process(runtime_argv(c, {"delete", "--force", c.id}));
-  remove_all(exec_dir(c.id));
-  remove_all(container_dir(c.id));
+  // The shim's --cleanup normally deleted the runtime's record already.
+  if (path_exists(path_join(runtime_root(c.runtime), c.id))) run_process(runtime_argv(c, {"delete", "--force", c.id}));
+  discard_dir(exec_dir(c.id));
+  discard_dir(container_dir(c.id));
   {
     std::lock_guard lock(mu_);
     e->removed = true;

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -70,6 +71,13 @@ Engine::Engine(EngineOptions opts)
   mkdir_all(path_join(opts_.exec_root, "containers"), 0711);
   watch_epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
   if (!watch_epoll_.valid()) fail_errno("epoll_create1");
+  // Wakes the exit watcher at shutdown, so stopping the daemon takes no poll interval.
+  watch_wake_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!watch_wake_.valid()) fail_errno("eventfd");
+  struct epoll_event wake{};
+  wake.events = EPOLLIN;
+  wake.data.fd = watch_wake_.get();
+  if (::epoll_ctl(watch_epoll_.get(), EPOLL_CTL_ADD, watch_wake_.get(), &wake) != 0) fail_errno("epoll_ctl eventfd");
 
   // Restore: every record on disk, then re-adopt the running ones.
   std::vector<std::shared_ptr<Entry>> entries;
@@ -123,12 +131,71 @@ Engine::Engine(EngineOptions opts)
       lock.lock();
     }
   });
+  // Trash a previous daemon left behind goes first.
+  for (const auto& root : {path_join(opts_.data_root, "containers"), path_join(opts_.exec_root, "containers")}) {
+    if (DIR* d = ::opendir(root.c_str())) {
+      while (struct dirent* de = ::readdir(d))
+        if (std::string_view(de->d_name).starts_with(".trash-")) trash_.push_back(path_join(root, de->d_name));
+      ::closedir(d);
+    }
+  }
+  janitor_ = std::jthread([this](std::stop_token st) { janitor_loop(st); });
   for (auto& e : entries) adopt(e);
+}
+
+void Engine::discard_dir(const std::string& dir) {
+  auto slash = dir.rfind('/');
+  std::string trash = dir.substr(0, slash + 1) + ".trash-" + dir.substr(slash + 1);
+  if (::rename(dir.c_str(), trash.c_str()) != 0) {
+    if (errno == ENOENT) return;
+    remove_all(dir);  // e.g. a stale .trash- of the same name: delete in place
+    return;
+  }
+  std::lock_guard lock(mu_);
+  trash_.push_back(trash);
+  changed_.notify_all();
+}
+
+void Engine::janitor_loop(std::stop_token stop) {
+  std::unique_lock lock(mu_);
+  while (!stop.stop_requested()) {
+    changed_.wait(lock, stop, [&] { return !trash_.empty(); });
+    while (!trash_.empty()) {
+      std::string dir = std::move(trash_.back());
+      trash_.pop_back();
+      lock.unlock();
+      try {
+        remove_all(dir);
+      } catch (const Error& ex) {
+        fprintf(stderr, "berthd: %s\n", ex.what());
+      }
+      lock.lock();
+    }
+  }
 }
 
 Engine::~Engine() {
   watcher_.request_stop();
   restarter_.request_stop();
+  janitor_.request_stop();
+  uint64_t one = 1;
+  if (::write(watch_wake_.get(), &one, sizeof one) < 0) {
+    // the watcher still notices the stop within its poll interval
+  }
+  // Nothing starts a container after this; then the health monitors go
+  // while every member they call back into still exists.
+  if (watcher_.joinable()) watcher_.join();
+  if (restarter_.joinable()) restarter_.join();
+  std::vector<std::unique_ptr<HealthMonitor>> monitors;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [id, e] : containers_)
+      if (e->health) {
+        e->health->request_stop();
+        monitors.push_back(std::move(e->health));
+      }
+  }
+  monitors.clear();
 }
 
 void Engine::adopt(const std::shared_ptr<Entry>& e) {
@@ -150,6 +217,8 @@ void Engine::adopt(const std::shared_ptr<Entry>& e) {
     {
       std::lock_guard lock(mu_);
       e->init_pidfd.reset(open_pidfd(c.state.pid));
+      start_health_locked(*e);  // probing restarts from "starting", as dockerd's restore does
+      persist(e->c);
     }
     watch_shim(c.id, c.state.shim_pid);
   } else {
@@ -248,9 +317,10 @@ void Engine::watch_shim(const std::string& id, pid_t shim_pid) {
 void Engine::watcher_loop(std::stop_token stop) {
   while (!stop.stop_requested()) {
     struct epoll_event evs[16];
-    int n = ::epoll_wait(watch_epoll_.get(), evs, 16, 200);
+    int n = ::epoll_wait(watch_epoll_.get(), evs, 16, 1000);
     for (int i = 0; i < n; ++i) {
       int fd = evs[i].data.fd;
+      if (fd == watch_wake_.get()) continue;
       std::string id;
       {
         std::lock_guard lock(mu_);
@@ -272,13 +342,17 @@ void Engine::watcher_loop(std::stop_token stop) {
 
 void Engine::on_shim_exit(const std::string& id) {
   std::shared_ptr<Entry> e;
+  std::unique_ptr<HealthMonitor> monitor;
   {
     std::lock_guard lock(mu_);
     auto it = containers_.find(id);
     if (it == containers_.end()) return;
     e = it->second;
     if (!e->c.running()) return;
+    monitor = std::move(e->health);
+    if (monitor) monitor->request_stop();
   }
+  monitor.reset();  // joins any probe in flight, outside mu_ (the probe records under it)
   int code = 255;
   std::string finished = now_rfc3339_nano();
   std::string text;
@@ -305,7 +379,7 @@ void Engine::on_shim_exit(const std::string& id) {
     s.shim_pid = 0;
     s.exit_code = code;
     s.finished_at = finished;
-    if (!s.health.empty()) s.health = "unhealthy";
+    if (!s.health.empty()) s.health = "unhealthy";  // dockerd's word for a stopped monitor
     e->init_pidfd.reset();
     ++e->exits;
     const auto& hc = e->c.host_config;

@@ -39,11 +39,14 @@
 #include "engine/events.h"
 #include "engine/log_reader.h"
 #include "engine/oci_spec_builder.h"
+#include "engine/stats.h"
 #include "image/content_store.h"
 #include "image/image_store.h"
 #include "image/snapshots.h"
 
 namespace berth::engine {
+
+struct HealthConfig;  // engine/health.h
 
 struct RuntimeSpec {
   std::string path;
@@ -131,8 +134,9 @@ class Engine {
             std::stop_token stop);
   // The runtime's `ps` pids, in the host pid namespace.
   std::vector<int> pids(const std::string& ref);
-  // The runtime's `events --stats` data object.
-  nlohmann::json stats(const std::string& ref);
+  // The container's cgroup statistics (read directly from its cgroup) and
+  // the host figures beside them; a not-running sample when it is stopped.
+  StatsSample stats(const std::string& ref);
   void update(const std::string& ref, const nlohmann::json& resources);
   // The container's merged root: mounted while it runs; mounted on demand
   // for a stopped one and then kept until it starts, exits or is removed.
@@ -168,7 +172,14 @@ class Engine {
   void watcher_loop(std::stop_token stop);
   void schedule_restart(const std::string& id, int delay_ms);
   void remove_locked(const std::shared_ptr<Entry>& e);
+  // Renames dir out of the way (a ".trash-" sibling) and deletes it on the
+  // janitor thread: removing a container's files can take tens of ms.
+  void discard_dir(const std::string& dir);
+  void janitor_loop(std::stop_token stop);
   void write_etc_files(Container& c);
+  // Healthchecks (engine_health.cc): the monitor runs while the container does.
+  void start_health_locked(Entry& e);  // mu_ held
+  void run_health_probe(Entry& e, const HealthConfig& cfg, std::stop_token stop);
 
   EngineOptions opts_;
   image::ContentStore content_;
@@ -187,6 +198,8 @@ class Engine {
   std::map<int, std::string> watched_;  // shim pidfd -> container id (guarded by mu_)
   std::jthread watcher_;
   std::jthread restarter_;
+  std::vector<std::string> trash_;  // dirs for the janitor (guarded by mu_)
+  std::jthread janitor_;
   std::multimap<int64_t, std::string> restarts_;  // due time (monotonic ns) -> container id (guarded by mu_)
 };
 

@@ -12,6 +12,7 @@
 
 #include "base/fd.h"
 #include "engine/engine.h"
+#include "engine/health.h"
 
 namespace berth::engine {
 
@@ -29,6 +30,9 @@ struct Engine::Entry {
   bool removed = false;
   int restart_delay_ms = 0;
   std::vector<std::shared_ptr<PendingAttach>> pending_attaches;
+  // Probes the healthcheck while running. Taken out under mu_ but destroyed
+  // outside it: its thread takes mu_ to record results.
+  std::unique_ptr<HealthMonitor> health;
 };
 
 struct ExecEntry {

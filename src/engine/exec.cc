@@ -150,7 +150,7 @@ ExecIo Engine::exec_start(const std::string& exec_id) {
     proc["capabilities"] = {{"bounding", all}, {"effective", all}, {"permitted", all}};
   }
   std::string process_file = path_join(x->exec_dir, "exec-" + exec_id + ".json");
-  write_file_atomic(process_file, proc.dump(), 0600);
+  write_file_replace(process_file, proc.dump(), 0600);
 
   std::vector<std::string> argv = runtime_argv(c, {"exec", "--process", process_file});
   ExecIo io;

@@ -11,7 +11,9 @@
 #include <archive_entry.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -153,6 +155,17 @@ class Extractor {
   void xattrs_fd(int fd, struct archive_entry* e);
   void xattrs_at(int pfd, const std::string& base, struct archive_entry* e);
   UniqueFd parent_fd(const std::string& parent);
+  // Whether entries are chowned, and to whom (the tar's ids or opts_.owner).
+  bool chowns() const { return opts_.preserve_owner || opts_.owner.has_value(); }
+  uid_t uid_of(struct archive_entry* e) const {
+    return opts_.owner ? opts_.owner->first : static_cast<uid_t>(archive_entry_uid(e));
+  }
+  gid_t gid_of(struct archive_entry* e) const {
+    return opts_.owner ? opts_.owner->second : static_cast<gid_t>(archive_entry_gid(e));
+  }
+  void fchown_entry(int fd, struct archive_entry* e) {
+    if (chowns() && ::fchown(fd, uid_of(e), gid_of(e)) != 0) fail_errno("chown {}:{}", uid_of(e), gid_of(e));
+  }
 
   int root_;
   const UnpackOptions& opts_;
@@ -182,10 +195,9 @@ UniqueFd Extractor::parent_fd(const std::string& parent) {
 }
 
 void Extractor::owner_at(int pfd, const std::string& base, struct archive_entry* e) {
-  if (!opts_.preserve_owner) return;
-  if (::fchownat(pfd, base.c_str(), static_cast<uid_t>(archive_entry_uid(e)), static_cast<gid_t>(archive_entry_gid(e)),
-                 AT_SYMLINK_NOFOLLOW) != 0)
-    fail_errno("chown {}:{}", archive_entry_uid(e), archive_entry_gid(e));
+  if (!chowns()) return;
+  if (::fchownat(pfd, base.c_str(), uid_of(e), gid_of(e), AT_SYMLINK_NOFOLLOW) != 0)
+    fail_errno("chown {}:{}", uid_of(e), gid_of(e));
 }
 
 void Extractor::xattrs_fd(int fd, struct archive_entry* e) {
@@ -239,8 +251,9 @@ void Extractor::apply(struct archive* a, struct archive_entry* e) {
 
   if (rel.empty()) {  // the root itself: only metadata of a directory entry applies
     if (type != AE_IFDIR || hardlink) fail("replaces the root with a non-directory");
+    if (!opts_.root_entry) return;
     UniqueFd fd(::openat(root_, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (opts_.preserve_owner && ::fchown(fd.get(), archive_entry_uid(e), archive_entry_gid(e)) != 0) fail_errno("chown");
+    fchown_entry(fd.get(), e);
     if (::fchmod(fd.get(), perm) != 0) fail_errno("chmod");
     xattrs_fd(fd.get(), e);
     dir_times_.emplace_back("", mtime_of(e));
@@ -251,7 +264,15 @@ void Extractor::apply(struct archive* a, struct archive_entry* e) {
   UniqueFd pfd = parent_fd(parent);
   int p = pfd.get();
 
-  if (base.starts_with(kWhiteoutPrefix)) return whiteout(p, parent, base, e);
+  if (opts_.whiteouts && base.starts_with(kWhiteoutPrefix)) return whiteout(p, parent, base, e);
+
+  struct stat st;
+  bool exists = ::fstatat(p, base.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
+  if (exists && opts_.no_overwrite_dir_nondir) {
+    bool is_dir = type == AE_IFDIR && !hardlink;
+    if (S_ISDIR(st.st_mode) && !is_dir) fail("cannot overwrite directory {} with non-directory", shown(rel));
+    if (!S_ISDIR(st.st_mode) && is_dir) fail("cannot overwrite non-directory {} with directory", shown(rel));
+  }
 
   if (hardlink) {
     std::string target;
@@ -265,8 +286,6 @@ void Extractor::apply(struct archive* a, struct archive_entry* e) {
     return;
   }
 
-  struct stat st;
-  bool exists = ::fstatat(p, base.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
   if (exists && !(type == AE_IFDIR && S_ISDIR(st.st_mode))) remove_at(p, base);
 
   switch (type) {
@@ -274,7 +293,7 @@ void Extractor::apply(struct archive* a, struct archive_entry* e) {
       if (!(exists && S_ISDIR(st.st_mode)) && ::mkdirat(p, base.c_str(), 0700) != 0) fail_errno("mkdir");
       UniqueFd fd(::openat(p, base.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
       if (!fd.valid()) fail_errno("open directory");
-      if (opts_.preserve_owner && ::fchown(fd.get(), archive_entry_uid(e), archive_entry_gid(e)) != 0) fail_errno("chown");
+      fchown_entry(fd.get(), e);
       if (::fchmod(fd.get(), perm) != 0) fail_errno("chmod");
       xattrs_fd(fd.get(), e);
       dir_times_.emplace_back(rel, mtime_of(e));
@@ -302,7 +321,7 @@ void Extractor::apply(struct archive* a, struct archive_entry* e) {
       }
       if (archive_entry_size_is_set(e) && ::ftruncate(fd.get(), archive_entry_size(e)) != 0) fail_errno("truncate");
       // chown before chmod and xattrs: chown clears setuid and security.capability.
-      if (opts_.preserve_owner && ::fchown(fd.get(), archive_entry_uid(e), archive_entry_gid(e)) != 0) fail_errno("chown");
+      fchown_entry(fd.get(), e);
       if (::fchmod(fd.get(), perm) != 0) fail_errno("chmod");
       xattrs_fd(fd.get(), e);
       struct timespec ts[2] = {mtime_of(e), mtime_of(e)};
@@ -422,18 +441,50 @@ using Entry = std::unique_ptr<struct archive_entry, EntryFree>;
 
 class TarWriter {
  public:
-  TarWriter(struct archive* a, std::string dir) : a_(a), dir_(std::move(dir)) {}
+  TarWriter(struct archive* a, std::string dir, const TarOptions& opts) : a_(a), dir_(std::move(dir)), opts_(opts) {}
+  // Every entry of the directory dirfd, named prefix + name, sorted.
   void walk(int dirfd, const std::string& prefix);
+  // One entry `base` of dirfd named `name` (and its subtree).
+  void entry(int dirfd, const std::string& base, const std::string& name);
+  // The directory dirfd itself named `name`, and its subtree.
+  void self(int dirfd, const std::string& name);
 
  private:
   Entry header(const std::string& name, const struct stat& st, mode_t type);
   void put(struct archive_entry* e, const std::string& name);
   std::map<std::string, std::string> xattrs(int dirfd, const std::string& base);
+  // The subtree of directory `sub` (stat st, inside a directory on device parent_dev).
+  void descend(int sub, const struct stat& st, dev_t parent_dev, const std::string& name, bool opaque);
 
   struct archive* a_;
   std::string dir_;
+  const TarOptions& opts_;
   std::map<std::pair<dev_t, ino_t>, std::string> links_;
 };
+
+std::string child_prefix(const std::string& name) { return name == "/" ? "/" : name + "/"; }
+
+// Mounts whose contents are the kernel's, not files: a container's /proc and
+// /sys are mountpoints in its image, and only the mountpoint is content.
+bool is_pseudo_fs(int fd) {
+  struct statfs sfs;
+  if (::fstatfs(fd, &sfs) != 0) return false;
+  switch (static_cast<unsigned long>(sfs.f_type)) {
+    case PROC_SUPER_MAGIC:
+    case SYSFS_MAGIC:
+    case CGROUP_SUPER_MAGIC:
+    case CGROUP2_SUPER_MAGIC:
+    case DEVPTS_SUPER_MAGIC:
+    case 0x19800202:  // MQUEUE_MAGIC (not in linux/magic.h)
+    case DEBUGFS_MAGIC:
+    case TRACEFS_MAGIC:
+    case SECURITYFS_MAGIC:
+    case BPF_FS_MAGIC:
+      return true;
+    default:
+      return false;
+  }
+}
 
 Entry TarWriter::header(const std::string& name, const struct stat& st, mode_t type) {
   Entry e(archive_entry_new());
@@ -482,87 +533,124 @@ void TarWriter::walk(int dirfd, const std::string& prefix) {
     ::closedir(d);
   }
   std::sort(names.begin(), names.end());
-  for (const auto& base : names) {
-    std::string name = prefix + base;
-    struct stat st;
-    if (::fstatat(dirfd, base.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) fail_errno("write tar of {}: stat {}", dir_, name);
-    if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0)) {  // overlay whiteout
-      std::string wh = prefix + std::string(kWhiteoutPrefix) + base;
-      Entry e = header(wh, st, AE_IFREG);
-      archive_entry_set_perm(e.get(), st.st_mode & 0777);
-      put(e.get(), wh);
-      continue;
+  for (const auto& base : names) entry(dirfd, base, prefix + base);
+}
+
+void TarWriter::descend(int sub, const struct stat& st, dev_t parent_dev, const std::string& name, bool opaque) {
+  if (opaque) {
+    std::string opq = child_prefix(name) + std::string(kOpaque);
+    Entry o = header(opq, st, AE_IFREG);
+    archive_entry_set_perm(o.get(), st.st_mode & 0777);
+    put(o.get(), opq);
+  }
+  if (opts_.skip_pseudo_fs && st.st_dev != parent_dev && is_pseudo_fs(sub)) return;
+  walk(sub, child_prefix(name));
+}
+
+void TarWriter::self(int dirfd, const std::string& name) {
+  struct stat st;
+  if (::fstat(dirfd, &st) != 0) fail_errno("write tar of {}: stat {}", dir_, name);
+  if (!S_ISDIR(st.st_mode)) fail("write tar of {}: {} is not a directory", dir_, name);
+  UniqueFd sub(::openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!sub.valid()) fail_errno("write tar of {}: open {}", dir_, name);
+  Entry e = header(name, st, AE_IFDIR);
+  put(e.get(), name);
+  walk(sub.get(), child_prefix(name));
+}
+
+void TarWriter::entry(int dirfd, const std::string& base, const std::string& name) {
+  struct stat st;
+  if (::fstatat(dirfd, base.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) fail_errno("write tar of {}: stat {}", dir_, name);
+  if (opts_.skip && opts_.skip(name, st, dirfd)) return;
+  if (opts_.overlay_whiteouts && S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0)) {  // overlay whiteout
+    auto slash = name.rfind('/');
+    std::string wh = name.substr(0, slash + 1) + std::string(kWhiteoutPrefix) + name.substr(slash + 1);
+    Entry e = header(wh, st, AE_IFREG);
+    archive_entry_set_perm(e.get(), st.st_mode & 0777);
+    put(e.get(), wh);
+    return;
+  }
+  if (S_ISSOCK(st.st_mode)) return;  // sockets are not layer content (docker skips them too)
+  auto xa = xattrs(dirfd, base);
+  bool opaque = opts_.overlay_whiteouts && S_ISDIR(st.st_mode) && xa.count(kOpaqueXattr) && xa[kOpaqueXattr] == "y";
+  xa.erase(kOpaqueXattr);
+  Entry e = header(name, st, st.st_mode & S_IFMT);
+  for (auto& [k, v] : xa) archive_entry_xattr_add_entry(e.get(), k.c_str(), v.data(), v.size());
+  if (S_ISDIR(st.st_mode)) {
+    put(e.get(), name);
+    UniqueFd sub(::openat(dirfd, base.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!sub.valid()) fail_errno("write tar of {}: open {}", dir_, name);
+    struct stat parent;
+    if (::fstat(dirfd, &parent) != 0) fail_errno("write tar of {}: stat", dir_);
+    descend(sub.get(), st, parent.st_dev, name, opaque);
+  } else if (S_ISLNK(st.st_mode)) {
+    std::string target(4096, '\0');
+    ssize_t n = ::readlinkat(dirfd, base.c_str(), target.data(), target.size());
+    if (n < 0) fail_errno("write tar of {}: readlink {}", dir_, name);
+    target.resize(static_cast<size_t>(n));
+    archive_entry_set_symlink(e.get(), target.c_str());
+    put(e.get(), name);
+  } else if (S_ISREG(st.st_mode)) {
+    if (st.st_nlink > 1) {
+      auto [it, first] = links_.emplace(std::make_pair(st.st_dev, st.st_ino), name);
+      if (!first) {
+        archive_entry_set_hardlink(e.get(), it->second.c_str());
+        archive_entry_set_size(e.get(), 0);
+        put(e.get(), name);
+        return;
+      }
     }
-    if (S_ISSOCK(st.st_mode)) continue;  // sockets are not layer content (docker skips them too)
-    auto xa = xattrs(dirfd, base);
-    bool opaque = S_ISDIR(st.st_mode) && xa.count(kOpaqueXattr) && xa[kOpaqueXattr] == "y";
-    xa.erase(kOpaqueXattr);
-    Entry e = header(name, st, st.st_mode & S_IFMT);
-    for (auto& [k, v] : xa) archive_entry_xattr_add_entry(e.get(), k.c_str(), v.data(), v.size());
-    if (S_ISDIR(st.st_mode)) {
-      put(e.get(), name);
-      UniqueFd sub(::openat(dirfd, base.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-      if (!sub.valid()) fail_errno("write tar of {}: open {}", dir_, name);
-      if (opaque) {
-        std::string opq = name + "/" + std::string(kOpaque);
-        Entry o = header(opq, st, AE_IFREG);
-        archive_entry_set_perm(o.get(), st.st_mode & 0777);
-        put(o.get(), opq);
-      }
-      walk(sub.get(), name + "/");
-    } else if (S_ISLNK(st.st_mode)) {
-      std::string target(4096, '\0');
-      ssize_t n = ::readlinkat(dirfd, base.c_str(), target.data(), target.size());
-      if (n < 0) fail_errno("write tar of {}: readlink {}", dir_, name);
-      target.resize(static_cast<size_t>(n));
-      archive_entry_set_symlink(e.get(), target.c_str());
-      put(e.get(), name);
-    } else if (S_ISREG(st.st_mode)) {
-      if (st.st_nlink > 1) {
-        auto [it, first] = links_.emplace(std::make_pair(st.st_dev, st.st_ino), name);
-        if (!first) {
-          archive_entry_set_hardlink(e.get(), it->second.c_str());
-          archive_entry_set_size(e.get(), 0);
-          put(e.get(), name);
-          continue;
-        }
-      }
-      archive_entry_set_size(e.get(), st.st_size);
-      put(e.get(), name);
-      UniqueFd fd(::openat(dirfd, base.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-      if (!fd.valid()) fail_errno("write tar of {}: open {}", dir_, name);
-      char buf[65536];
-      off_t left = st.st_size;
-      while (left > 0) {
-        ssize_t n = ::read(fd.get(), buf, static_cast<size_t>(std::min<off_t>(left, sizeof buf)));
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) fail_errno("write tar of {}: read {}", dir_, name);
-        if (n == 0) fail("write tar of {}: {} shrank while being read", dir_, name);
-        if (archive_write_data(a_, buf, static_cast<size_t>(n)) < 0)
-          fail("write tar of {}: {}: {}", dir_, name, archive_error_string(a_));
-        left -= n;
-      }
-    } else {  // char/block devices, fifos
-      archive_entry_set_rdevmajor(e.get(), major(st.st_rdev));
-      archive_entry_set_rdevminor(e.get(), minor(st.st_rdev));
-      put(e.get(), name);
+    archive_entry_set_size(e.get(), st.st_size);
+    put(e.get(), name);
+    UniqueFd fd(::openat(dirfd, base.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd.valid()) fail_errno("write tar of {}: open {}", dir_, name);
+    char buf[65536];
+    off_t left = st.st_size;
+    while (left > 0) {
+      ssize_t n = ::read(fd.get(), buf, static_cast<size_t>(std::min<off_t>(left, sizeof buf)));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) fail_errno("write tar of {}: read {}", dir_, name);
+      if (n == 0) fail("write tar of {}: {} shrank while being read", dir_, name);
+      if (archive_write_data(a_, buf, static_cast<size_t>(n)) < 0)
+        fail("write tar of {}: {}: {}", dir_, name, archive_error_string(a_));
+      left -= n;
     }
+  } else {  // char/block devices, fifos
+    archive_entry_set_rdevmajor(e.get(), major(st.st_rdev));
+    archive_entry_set_rdevminor(e.get(), minor(st.st_rdev));
+    put(e.get(), name);
   }
 }
 
-}  // namespace
-
-void write_layer_tar(const std::string& dir, int out_fd) {
-  UniqueFd root(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!root.valid()) fail_errno("write tar of {}: open", dir);
+// A pax writer on out_fd; `what` names the tree in errors.
+std::unique_ptr<struct archive, WriteArchiveFree> open_writer(int out_fd, const std::string& what) {
   std::unique_ptr<struct archive, WriteArchiveFree> a(archive_write_new());
   archive_write_set_format_pax_restricted(a.get());
   archive_write_set_bytes_in_last_block(a.get(), 1);
   if (archive_write_open_fd(a.get(), out_fd) != ARCHIVE_OK)
-    fail("write tar of {}: {}", dir, archive_error_string(a.get()));
-  TarWriter w(a.get(), dir);
+    fail("write tar of {}: {}", what, archive_error_string(a.get()));
+  return a;
+}
+
+}  // namespace
+
+void write_layer_tar(const std::string& dir, int out_fd, const TarOptions& opts) {
+  UniqueFd root(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!root.valid()) fail_errno("write tar of {}: open", dir);
+  auto a = open_writer(out_fd, dir);
+  TarWriter w(a.get(), dir, opts);
   w.walk(root.get(), "");
   if (archive_write_close(a.get()) != ARCHIVE_OK) fail("write tar of {}: {}", dir, archive_error_string(a.get()));
+}
+
+void write_path_tar(int dir_fd, const std::string& base, const std::string& name, int out_fd, const TarOptions& opts) {
+  auto a = open_writer(out_fd, name);
+  TarWriter w(a.get(), name, opts);
+  if (base.empty() || base == ".")
+    w.self(dir_fd, name);
+  else
+    w.entry(dir_fd, base, name);
+  if (archive_write_close(a.get()) != ARCHIVE_OK) fail("write tar of {}: {}", name, archive_error_string(a.get()));
 }
 
 }  // namespace berth::image

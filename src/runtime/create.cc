@@ -350,7 +350,8 @@ Created create_impl(const Context& ctx, const CreateOptions& opts, bool for_run)
     proc.env.push_back("LISTEN_FDS=" + std::to_string(opts.listen_fds));
     proc.env.push_back("LISTEN_PID=1");
   }
-  ProcessSetup setup(proc, spec.linux.seccomp ? &*spec.linux.seccomp : nullptr, opts.preserve_fds + opts.listen_fds);
+  ProcessSetup setup(proc, spec.linux.seccomp ? &*spec.linux.seccomp : nullptr, opts.preserve_fds + opts.listen_fds,
+                     seccomp_cache_dir(ctx.store));
   bool terminal = spec.process->terminal;
   bool pty_to_runtime = terminal && opts.console_socket.empty() && for_run && !opts.detach;
   if (terminal && opts.console_socket.empty() && !pty_to_runtime)
@@ -462,7 +463,7 @@ Created create_impl(const Context& ctx, const CreateOptions& opts, bool for_run)
 
     ctx.store.save_config(opts.id, bundle.config_text);
     ctx.store.save(rec);
-    if (!opts.pid_file.empty()) write_file_atomic(opts.pid_file, std::to_string(pid), 0644);
+    if (!opts.pid_file.empty()) write_file_replace(opts.pid_file, std::to_string(pid), 0644);
     out.record = std::move(rec);
     return out;
   } catch (const Error&) {

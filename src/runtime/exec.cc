@@ -72,7 +72,8 @@ int exec_in_container(const Context& ctx, const ExecOptions& o) {
   oci::Spec spec = ctx.store.load_config(o.id);
   oci::Process proc = build_process(spec, o);
   if (proc.cwd.empty() || proc.cwd[0] != '/') fail("exec: cwd {:?} must be an absolute path", proc.cwd);
-  ProcessSetup setup(proc, spec.linux.seccomp ? &*spec.linux.seccomp : nullptr, o.preserve_fds);
+  ProcessSetup setup(proc, spec.linux.seccomp ? &*spec.linux.seccomp : nullptr, o.preserve_fds,
+                     seccomp_cache_dir(ctx.store));
   bool pty_to_runtime = proc.terminal && o.console_socket.empty() && !o.detach;
   if (proc.terminal && o.console_socket.empty() && !pty_to_runtime)
     fail("cannot allocate tty if berth-runtime will detach without setting console socket");
@@ -199,7 +200,7 @@ int exec_in_container(const Context& ctx, const ExecOptions& o) {
     ::waitpid(pid, nullptr, 0);
     throw;
   }
-  if (!o.pid_file.empty()) write_file_atomic(o.pid_file, std::to_string(pid), 0644);
+  if (!o.pid_file.empty()) write_file_replace(o.pid_file, std::to_string(pid), 0644);
   if (o.detach) return 0;
   int code = wait_forwarding_signals(pid, master.get());
   sigprocmask(SIG_SETMASK, &old, nullptr);

@@ -48,12 +48,13 @@ std::string home_for(uint32_t uid) {
 
 }  // namespace
 
-ProcessSetup::ProcessSetup(oci::Process proc, const oci::Seccomp* seccomp, int preserve_fds)
+ProcessSetup::ProcessSetup(oci::Process proc, const oci::Seccomp* seccomp, int preserve_fds,
+                           const std::string& seccomp_cache_dir)
     : proc_(std::move(proc)), preserve_fds_(preserve_fds) {
   if (proc_.args.empty()) fail("process.args: must not be empty");
   rlimits_ = parse_rlimits(proc_.rlimits);
   if (proc_.capabilities) caps_ = parse_capabilities(*proc_.capabilities);
-  if (seccomp) seccomp_ = SeccompFilter::compile(*seccomp);  // errors say "seccomp: ..."
+  if (seccomp) seccomp_ = SeccompFilter::compile(*seccomp, seccomp_cache_dir);  // errors say "seccomp: ..."
 }
 
 void ProcessSetup::load_seccomp() {

@@ -25,7 +25,9 @@ namespace berth::runtime {
 class ProcessSetup {
  public:
   // seccomp may be null. preserve_fds: fds 3..3+n-1 stay open across exec.
-  ProcessSetup(oci::Process proc, const oci::Seccomp* seccomp, int preserve_fds);
+  // seccomp_cache_dir: see SeccompFilter::compile; empty disables the cache.
+  ProcessSetup(oci::Process proc, const oci::Seccomp* seccomp, int preserve_fds,
+               const std::string& seccomp_cache_dir = "");
 
   const oci::Process& process() const { return proc_; }
 

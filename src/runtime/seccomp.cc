@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <cctype>
@@ -18,6 +19,8 @@
 
 #include "base/error.h"
 #include "base/fd.h"
+#include "base/fs.h"
+#include "base/strings.h"
 #include "runtime/unix_socket.h"
 
 namespace berth::runtime {
@@ -197,7 +200,97 @@ SeccompFilter::SeccompFilter(SeccompFilter&&) noexcept = default;
 SeccompFilter& SeccompFilter::operator=(SeccompFilter&&) noexcept = default;
 SeccompFilter::~SeccompFilter() = default;
 
-SeccompFilter SeccompFilter::compile(const oci::Seccomp& spec) {
+namespace {
+
+// Everything the generated program depends on, in one unambiguous string.
+std::string cache_key(const oci::Seccomp& spec) {
+  struct utsname u;
+  uname(&u);
+  const scmp_version* v = seccomp_version();
+  std::string k = fmt::format("berth-seccomp-v1\nlibseccomp {}.{}.{}\nkernel {} {}\n", v->major, v->minor, v->micro,
+                              u.release, u.machine);
+  auto opt = [](const std::optional<uint32_t>& o) { return o ? std::to_string(*o) : std::string("-"); };
+  k += fmt::format("default {} {}\n", spec.default_action, opt(spec.default_errno_ret));
+  for (const auto& a : spec.architectures) k += "arch " + a + "\n";
+  for (const auto& f : spec.flags) k += "flag " + f + "\n";
+  for (const auto& sc : spec.syscalls) {
+    k += fmt::format("rule {} {}", sc.action, opt(sc.errno_ret));
+    for (const auto& a : sc.args) k += fmt::format(" arg{}:{}:{}:{}", a.index, a.op, a.value, a.value_two);
+    for (const auto& n : sc.names) k += " " + n;  // names never contain spaces (checked by compile)
+    k += "\n";
+  }
+  return k;
+}
+
+uint64_t fnv1a(std::string_view s) {
+  uint64_t h = 14695981039346656037ull;
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+// File: <key>\0<flags> <notify> <insns>\n<skipped names, space separated>\n<program bytes>.
+std::string encode_entry(const std::string& key, unsigned long flags, bool notify,
+                         const std::vector<std::string>& skipped, const std::vector<sock_filter>& prog) {
+  std::string out = key;
+  out.push_back('\0');
+  out += fmt::format("{} {} {}\n", flags, notify ? 1 : 0, prog.size());
+  for (size_t i = 0; i < skipped.size(); ++i) out += (i ? " " : "") + skipped[i];
+  out += "\n";
+  out.append(reinterpret_cast<const char*>(prog.data()), prog.size() * sizeof(sock_filter));
+  return out;
+}
+
+bool decode_entry(const std::string& data, const std::string& key, unsigned long* flags, bool* notify,
+                  std::vector<std::string>* skipped, std::vector<sock_filter>* prog) {
+  if (data.size() <= key.size() || data.compare(0, key.size(), key) != 0 || data[key.size()] != '\0') return false;
+  size_t pos = key.size() + 1;
+  size_t nl = data.find('\n', pos);
+  if (nl == std::string::npos) return false;
+  unsigned long long f = 0, n = 0, insns = 0;
+  if (sscanf(data.substr(pos, nl - pos).c_str(), "%llu %llu %llu", &f, &n, &insns) != 3) return false;
+  pos = nl + 1;
+  nl = data.find('\n', pos);
+  if (nl == std::string::npos) return false;
+  skipped->clear();
+  for (const auto& name : split(data.substr(pos, nl - pos), ' '))
+    if (!name.empty()) skipped->push_back(name);
+  pos = nl + 1;
+  if (insns == 0 || insns > BPF_MAXINSNS || data.size() - pos != insns * sizeof(sock_filter)) return false;
+  prog->resize(insns);
+  memcpy(prog->data(), data.data() + pos, data.size() - pos);
+  *flags = f;
+  *notify = n != 0;
+  return true;
+}
+
+}  // namespace
+
+SeccompFilter SeccompFilter::compile(const oci::Seccomp& spec, const std::string& cache_dir) {
+  std::string key, path;
+  if (!cache_dir.empty()) {
+    key = cache_key(spec);
+    path = fmt::format("{}/{:016x}.bpf", cache_dir, fnv1a(key));
+    std::string data;
+    auto impl = std::make_unique<Impl>();
+    if (read_file_if_exists(path, &data) &&
+        decode_entry(data, key, &impl->flags, &impl->notify, &impl->skipped, &impl->prog))
+      return SeccompFilter(std::move(impl));
+  }
+  SeccompFilter filter = compile_fresh(spec);
+  if (!path.empty()) {
+    try {
+      mkdir_all(cache_dir, 0700);
+      write_file_replace(path, encode_entry(key, filter.impl_->flags, filter.impl_->notify, filter.impl_->skipped,
+                                           filter.impl_->prog),
+                        0600);
+    } catch (const Error&) {
+      // A read-only or full runtime root only costs the next container the compile.
+    }
+  }
+  return filter;
+}
+
+SeccompFilter SeccompFilter::compile_fresh(const oci::Seccomp& spec) {
   auto impl = std::make_unique<Impl>();
 
   uint32_t default_action = parse_action(spec.default_action, spec.default_errno_ret, "defaultAction");

@@ -16,6 +16,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <functional>
 #include <string>
 #include <thread>
@@ -26,6 +27,8 @@
 
 #include "base/error.h"
 #include "base/fd.h"
+#include "base/fs.h"
+#include "base/test_util.h"
 
 namespace berth::runtime {
 namespace {
@@ -671,6 +674,49 @@ TEST_F(SeccompListenerTest, NotifyAgentAnswersSyscalls) {
     int status = child.wait();
     EXPECT_TRUE(exited_ok(status)) << describe(status);
   }
+}
+
+}  // namespace
+}  // namespace berth::runtime
+
+namespace berth::runtime {
+namespace {
+
+// ---- the compiled-program cache -------------------------------------------
+TEST(SeccompCacheTest, SecondCompileReadsTheCacheAndBehavesTheSame) {
+  test::TempDir dir;
+  std::string cache = dir / "cache";
+  auto s = profile("SCMP_ACT_ALLOW", {rule({"no_such_syscall_berth", "getppid"}, "SCMP_ACT_ERRNO", 42)});
+  SeccompFilter first = SeccompFilter::compile(s, cache);
+  ASSERT_EQ(test::count_entries(cache), 1);
+  std::string file;
+  for (const auto& e : std::filesystem::directory_iterator(cache)) file = e.path();
+  SeccompFilter second = SeccompFilter::compile(s, cache);
+  EXPECT_EQ(second.skipped_syscalls(), std::vector<std::string>{"no_such_syscall_berth"});
+  int status = run_filtered(second, [](int) {
+    CHILD_CHECK(fails_with(syscall(SYS_getppid), 42));
+    return 0;
+  });
+  EXPECT_TRUE(exited_ok(status)) << describe(status);
+
+  // A different profile never hits the first one's entry.
+  auto other = profile("SCMP_ACT_ALLOW", {rule({"getppid"}, "SCMP_ACT_ERRNO", 7)});
+  status = run_filtered(SeccompFilter::compile(other, cache), [](int) {
+    CHILD_CHECK(fails_with(syscall(SYS_getppid), 7));
+    return 0;
+  });
+  EXPECT_TRUE(exited_ok(status)) << describe(status);
+  EXPECT_EQ(test::count_entries(cache), 2);
+
+  // A damaged entry is recompiled, not trusted.
+  std::string data = read_file(file);
+  write_file(file, data.substr(0, data.size() - 3));
+  status = run_filtered(SeccompFilter::compile(s, cache), [](int) {
+    CHILD_CHECK(fails_with(syscall(SYS_getppid), 42));
+    return 0;
+  });
+  EXPECT_TRUE(exited_ok(status)) << describe(status);
+  EXPECT_EQ(read_file(file).size(), data.size());
 }
 
 }  // namespace

@@ -44,7 +44,7 @@ void StateStore::save(const ContainerRecord& r) const {
                    {"annotations", r.annotations},
                    {"cgroup_paths", r.cgroup_paths},
                    {"new_pid_namespace", r.new_pid_namespace}};
-  write_file_atomic(dir(r.id) + "/state.json", j.dump(), 0600);
+  write_file_replace(dir(r.id) + "/state.json", j.dump(), 0600);
 }
 
 ContainerRecord StateStore::load(const std::string& id) const {
@@ -72,7 +72,7 @@ ContainerRecord StateStore::load(const std::string& id) const {
 }
 
 void StateStore::save_config(const std::string& id, const std::string& config_text) const {
-  write_file_atomic(dir(id) + "/config.json", config_text, 0600);
+  write_file_replace(dir(id) + "/config.json", config_text, 0600);
 }
 
 oci::Spec StateStore::load_config(const std::string& id) const {

@@ -59,6 +59,10 @@ class StateStore {
   std::string root_;
 };
 
+// Compiled seccomp programs shared by the containers of one --root
+// (SeccompFilter::compile); "." keeps it out of list_ids()'s way.
+inline std::string seccomp_cache_dir(const StateStore& store) { return store.root() + "/.seccomp-cache"; }
+
 // Validates a container id the way runc does: [A-Za-z0-9_+.-]+, not "." or "..".
 void validate_container_id(const std::string& id);
 

@@ -454,7 +454,7 @@ void Shim::finish() {
   if (pty_.valid()) close_output(pty_.get());
   log_.reset();  // closes the file: everything is on disk before exit.json says "exited"
   try {
-    write_file_atomic(path_join(o_.state_dir, "exit.json"), exit_json(init_status_, init_pid_, exited_at_));
+    write_file_replace(path_join(o_.state_dir, "exit.json"), exit_json(init_status_, init_pid_, exited_at_));
   } catch (const Error& e) {
     warn(e.what());
   }

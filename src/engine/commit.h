@@ -1,0 +1,51 @@
+// commit_container: what `docker commit` does. The container's upper dir
+// becomes a new layer on top of its image's layers.
+//
+// Contract (dockerd's daemon/commit.go):
+// - The layer is write_layer_tar of the upper dir (overlay whiteouts back
+//   to ".wh." entries; the runtime's empty mountpoints left out, see
+//   container_changes.h), stored uncompressed as a blob and prepared as the
+//   snapshot on top of the image's chain.
+// - The run config is the body's config when given, else the container's;
+//   `changes` (Dockerfile instructions, image/changes.h) are applied to it,
+//   then fields it leaves empty are filled from the container's config
+//   (dockerd's merge: Env and Labels and ExposedPorts and Volumes are
+//   unions, the rest is taken when unset).
+// - The image config is the parent's with: config, container (the id),
+//   container_config, created, docker_version, author and comment (when
+//   given), history + {created, created_by: the container's Cmd joined,
+//   author, comment}, rootfs.diff_ids + the new diff_id.
+// - A running container is paused while its upper dir is read when `pause`
+//   (and resumed afterwards, also on failure); a paused one stays paused.
+// - The reference is checked before anything is written. On failure
+//   everything this call stored is removed again.
+// - Publishes the container's "commit" event (comment, imageID, imageRef)
+//   and, when tagged, the image's "tag" event.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "image/image_store.h"
+
+namespace berth::engine {
+
+class Engine;
+
+struct CommitOptions {
+  std::string reference;             // "repo[:tag]", or empty for an untagged image
+  std::string comment;
+  std::string author;
+  std::vector<std::string> changes;  // `--change` instructions
+  nlohmann::json config;             // the request body's container config; null for none
+  bool pause = true;
+};
+
+image::ImageRecord commit_container(Engine& eng, const std::string& ref, const CommitOptions& opts);
+
+// dockerd's merge(userConf, imageConf): fills what *user leaves empty from base.
+void merge_run_config(nlohmann::ordered_json* user, const nlohmann::ordered_json& base);
+
+}  // namespace berth::engine
