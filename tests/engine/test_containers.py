@@ -244,3 +244,19 @@ def test_image_listing_history_and_rmi_rules(engine, cli):
     assert h.returncode == 0 and "IMAGE" in h.stdout.split("\n")[0]
     p = d("image", "inspect", "-f", "{{.Os}} {{.RootFS.Type}} {{len .RootFS.Layers}}", "busybox")
     assert p.stdout.strip() == "linux layers 1"
+
+
+def test_json_file_log_rotation(engine):
+    d = lambda *a: engine.docker(CLIS[0], *a)
+    cid = d("run", "-d", "--log-opt", "max-size=2k", "--log-opt", "max-file=2", "busybox", "sh", "-c",
+            "i=0; while [ $i -lt 200 ]; do echo line-$i-padding-padding-padding; i=$((i+1)); done").stdout.strip()
+    assert d("wait", cid).stdout.strip() == "0"
+    log_path = d("inspect", "-f", "{{.LogPath}}", cid).stdout.strip()
+    assert os.path.getsize(log_path) <= 2048 + 200
+    assert os.path.exists(log_path + ".1") and not os.path.exists(log_path + ".2")
+    lines = d("logs", cid).stdout.split()
+    # Older lines rotated away; the newest survive, in order, without gaps.
+    assert lines[-1] == "line-199-padding-padding-padding"
+    nums = [int(l.split("-")[1]) for l in lines]
+    assert nums == list(range(nums[0], 200)) and nums[0] > 0
+    d("rm", cid)
