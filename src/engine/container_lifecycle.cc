@@ -1,4 +1,6 @@
 // Engine: creating, starting, stopping and removing containers.
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -192,6 +194,7 @@ void Engine::start(const std::string& ref) {
 }
 
 void Engine::start_locked(Entry& e) {
+  wait_shim_gone(e);
   Container c;
   {
     std::lock_guard lock(mu_);
@@ -380,6 +383,12 @@ void Engine::kill(const std::string& ref, const std::string& signal) {
     persist(e->c);
   }
   signal_locked(*e, sig);
+  // dockerd returns from a SIGKILL only once the container is down, so
+  // `docker kill x && docker rm x` works.
+  if (sig == SIGKILL) {
+    std::unique_lock lock(mu_);
+    changed_.wait_for(lock, std::chrono::seconds(10), [&] { return !e->c.running() || e->removed; });
+  }
 }
 
 void Engine::restart(const std::string& ref, int timeout) {
@@ -456,19 +465,15 @@ void Engine::remove(const std::string& ref, bool force, bool /*remove_volumes*/)
 
 void Engine::remove_locked(const std::shared_ptr<Entry>& e) {
   Container c;
+  UniqueFd shim;
   {
     std::lock_guard lock(mu_);
     if (e->removed) return;
     e->c.state.status = Status::kRemoving;
     c = e->c;
-  }
-  unmount_rootfs(rootfs_paths(container_dir(c.id)));
-  // The shim's --cleanup normally deleted the runtime's record already.
-  if (path_exists(path_join(runtime_root(c.runtime), c.id))) run_process(runtime_argv(c, {"delete", "--force", c.id}));
-  discard_dir(exec_dir(c.id));
-  discard_dir(container_dir(c.id));
-  {
-    std::lock_guard lock(mu_);
+    if (e->shim_pidfd.valid()) shim.reset(::fcntl(e->shim_pidfd.get(), F_DUPFD_CLOEXEC, 3));
+    // Gone for every client from here on (docker run --rm waits for this);
+    // the files follow on the janitor thread.
     e->removed = true;
     containers_.erase(c.id);
     names_.erase(c.name);
@@ -480,6 +485,23 @@ void Engine::remove_locked(const std::shared_ptr<Entry>& e) {
     std::erase_if(execs_, [&](const auto& kv) { return kv.second->r.container_id == c.id; });
   }
   publish(c, "destroy");
+  changed_.notify_all();
+
+  auto cleanup = [this, c, shim = std::make_shared<UniqueFd>(std::move(shim))] {
+    // The shim may still be running the runtime's delete; let it finish.
+    if (shim->valid()) {
+      struct pollfd p{shim->get(), POLLIN, 0};
+      while (::poll(&p, 1, 30000) < 0 && errno == EINTR) {
+      }
+    }
+    unmount_rootfs(rootfs_paths(container_dir(c.id)));
+    // The shim's --cleanup normally deleted the runtime's record already.
+    if (path_exists(path_join(runtime_root(c.runtime), c.id))) run_process(runtime_argv(c, {"delete", "--force", c.id}));
+    discard_dir(exec_dir(c.id));
+    discard_dir(container_dir(c.id));
+  };
+  std::lock_guard lock(mu_);
+  trash_.push_back(std::move(cleanup));
   changed_.notify_all();
 }
 

@@ -1,9 +1,12 @@
 #include "engine/engine.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/inotify.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -78,6 +81,12 @@ Engine::Engine(EngineOptions opts)
   wake.events = EPOLLIN;
   wake.data.fd = watch_wake_.get();
   if (::epoll_ctl(watch_epoll_.get(), EPOLL_CTL_ADD, watch_wake_.get(), &wake) != 0) fail_errno("epoll_ctl eventfd");
+  exit_notify_.reset(::inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
+  if (!exit_notify_.valid()) fail_errno("inotify_init1");
+  struct epoll_event notify{};
+  notify.events = EPOLLIN;
+  notify.data.fd = exit_notify_.get();
+  if (::epoll_ctl(watch_epoll_.get(), EPOLL_CTL_ADD, exit_notify_.get(), &notify) != 0) fail_errno("epoll_ctl inotify");
 
   // Restore: every record on disk, then re-adopt the running ones.
   std::vector<std::shared_ptr<Entry>> entries;
@@ -135,7 +144,10 @@ Engine::Engine(EngineOptions opts)
   for (const auto& root : {path_join(opts_.data_root, "containers"), path_join(opts_.exec_root, "containers")}) {
     if (DIR* d = ::opendir(root.c_str())) {
       while (struct dirent* de = ::readdir(d))
-        if (std::string_view(de->d_name).starts_with(".trash-")) trash_.push_back(path_join(root, de->d_name));
+        if (std::string_view(de->d_name).starts_with(".trash-")) {
+          std::string dir = path_join(root, de->d_name);
+          trash_.push_back([dir] { remove_all(dir); });
+        }
       ::closedir(d);
     }
   }
@@ -152,7 +164,7 @@ void Engine::discard_dir(const std::string& dir) {
     return;
   }
   std::lock_guard lock(mu_);
-  trash_.push_back(trash);
+  trash_.push_back([trash] { remove_all(trash); });
   changed_.notify_all();
 }
 
@@ -161,12 +173,12 @@ void Engine::janitor_loop(std::stop_token stop) {
   while (!stop.stop_requested()) {
     changed_.wait(lock, stop, [&] { return !trash_.empty(); });
     while (!trash_.empty()) {
-      std::string dir = std::move(trash_.back());
-      trash_.pop_back();
+      auto work = std::move(trash_.front());
+      trash_.erase(trash_.begin());
       lock.unlock();
       try {
-        remove_all(dir);
-      } catch (const Error& ex) {
+        work();
+      } catch (const std::exception& ex) {
         fprintf(stderr, "berthd: %s\n", ex.what());
       }
       lock.lock();
@@ -299,19 +311,65 @@ void Engine::publish(const Container& c, const std::string& action, std::map<std
 }
 
 void Engine::watch_shim(const std::string& id, pid_t shim_pid) {
+  // The exit is known as soon as the shim renames exit.json into place; the
+  // shim's own exit (after the runtime's delete) is the fallback for a shim
+  // that died without recording one.
+  std::string state = shim_state_dir(id);
+  int wd = ::inotify_add_watch(exit_notify_.get(), state.c_str(), IN_MOVED_TO | IN_CLOSE_WRITE | IN_ONLYDIR);
   int fd = open_pidfd(shim_pid);
-  if (fd < 0) {
-    on_shim_exit(id);  // gone already
-    return;
-  }
   {
     std::lock_guard lock(mu_);
-    watched_[fd] = id;
+    auto it = containers_.find(id);
+    if (it != containers_.end()) {
+      if (wd >= 0) {
+        exit_watches_[wd] = id;
+        it->second->exit_watch = wd;
+      }
+      if (fd >= 0) it->second->shim_pidfd.reset(::fcntl(fd, F_DUPFD_CLOEXEC, 3));
+    }
+    if (fd >= 0) watched_[fd] = id;
   }
-  struct epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.fd = fd;
-  if (::epoll_ctl(watch_epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) fail_errno("epoll_ctl pidfd");
+  if (fd >= 0) {
+    struct epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = fd;
+    if (::epoll_ctl(watch_epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) fail_errno("epoll_ctl pidfd");
+  }
+  // Either may have happened before the watches existed. The watcher thread
+  // handles it: our caller may hold the container's op lock, which exit
+  // handling (auto-remove, restart) takes.
+  if (fd < 0 || path_exists(path_join(state, "exit.json"))) {
+    {
+      std::lock_guard lock(mu_);
+      pending_exits_.push_back(id);
+    }
+    uint64_t one = 1;
+    if (::write(watch_wake_.get(), &one, sizeof one) < 0) fail_errno("wake the exit watcher");
+  }
+}
+
+void Engine::on_exit_notifications() {
+  alignas(struct inotify_event) char buf[16 * 1024];
+  std::vector<std::string> exited;
+  for (;;) {
+    ssize_t n = ::read(exit_notify_.get(), buf, sizeof buf);
+    if (n <= 0) break;
+    for (char* p = buf; p < buf + n;) {
+      auto* ev = reinterpret_cast<struct inotify_event*>(p);
+      p += sizeof(struct inotify_event) + ev->len;
+      if (ev->len == 0 || std::string_view(ev->name) != "exit.json") continue;
+      std::lock_guard lock(mu_);
+      auto it = exit_watches_.find(ev->wd);
+      if (it != exit_watches_.end()) exited.push_back(it->second);
+    }
+  }
+  for (const auto& id : exited) {
+    try {
+      on_shim_exit(id);
+    } catch (const std::exception& ex) {
+      fprintf(stderr, "berthd: container %s exit: %s\n", id.c_str(), ex.what());
+    }
+  }
 }
 
 void Engine::watcher_loop(std::stop_token stop) {
@@ -320,7 +378,29 @@ void Engine::watcher_loop(std::stop_token stop) {
     int n = ::epoll_wait(watch_epoll_.get(), evs, 16, 1000);
     for (int i = 0; i < n; ++i) {
       int fd = evs[i].data.fd;
-      if (fd == watch_wake_.get()) continue;
+      if (fd == watch_wake_.get()) {
+        uint64_t count;
+        if (::read(fd, &count, sizeof count) < 0) {
+          // nothing to drain
+        }
+        std::vector<std::string> ids;
+        {
+          std::lock_guard lock(mu_);
+          ids.swap(pending_exits_);
+        }
+        for (const auto& id : ids) {
+          try {
+            on_shim_exit(id);
+          } catch (const std::exception& ex) {
+            fprintf(stderr, "berthd: container %s exit: %s\n", id.c_str(), ex.what());
+          }
+        }
+        continue;
+      }
+      if (fd == exit_notify_.get()) {
+        on_exit_notifications();
+        continue;
+      }
       std::string id;
       {
         std::lock_guard lock(mu_);
@@ -328,6 +408,19 @@ void Engine::watcher_loop(std::stop_token stop) {
         if (it == watched_.end()) continue;
         id = it->second;
         watched_.erase(it);
+        // The shim is gone: nothing waits on it any more.
+        for (auto w = exit_watches_.begin(); w != exit_watches_.end();) {
+          if (w->second != id) {
+            ++w;
+            continue;
+          }
+          ::inotify_rm_watch(exit_notify_.get(), w->first);
+          w = exit_watches_.erase(w);
+        }
+        if (auto c = containers_.find(id); c != containers_.end()) {
+          c->second->shim_pidfd.reset();
+          c->second->exit_watch = -1;
+        }
       }
       ::epoll_ctl(watch_epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
       ::close(fd);
@@ -336,7 +429,20 @@ void Engine::watcher_loop(std::stop_token stop) {
       } catch (const std::exception& ex) {
         fprintf(stderr, "berthd: container %s exit: %s\n", id.c_str(), ex.what());
       }
+      changed_.notify_all();
     }
+  }
+}
+
+void Engine::wait_shim_gone(Entry& e) {
+  UniqueFd fd;
+  {
+    std::lock_guard lock(mu_);
+    if (e.shim_pidfd.valid()) fd.reset(::fcntl(e.shim_pidfd.get(), F_DUPFD_CLOEXEC, 3));
+  }
+  if (!fd.valid()) return;
+  struct pollfd p{fd.get(), POLLIN, 0};
+  while (::poll(&p, 1, 30000) < 0 && errno == EINTR) {
   }
 }
 

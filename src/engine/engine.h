@@ -170,12 +170,17 @@ class Engine {
   void adopt(const std::shared_ptr<Entry>& e);
   void watch_shim(const std::string& id, pid_t shim_pid);
   void watcher_loop(std::stop_token stop);
+  void on_exit_notifications();
   void schedule_restart(const std::string& id, int delay_ms);
   void remove_locked(const std::shared_ptr<Entry>& e);
   // Renames dir out of the way (a ".trash-" sibling) and deletes it on the
   // janitor thread: removing a container's files can take tens of ms.
   void discard_dir(const std::string& dir);
   void janitor_loop(std::stop_token stop);
+  // Waits (bounded) until the container's previous shim has exited: it runs
+  // the runtime's delete after recording the exit, and a new create of the
+  // same id must not race that.
+  void wait_shim_gone(Entry& e);
   void write_etc_files(Container& c);
   // Healthchecks (engine_health.cc): the monitor runs while the container does.
   void start_health_locked(Entry& e);  // mu_ held
@@ -198,7 +203,10 @@ class Engine {
   std::map<int, std::string> watched_;  // shim pidfd -> container id (guarded by mu_)
   std::jthread watcher_;
   std::jthread restarter_;
-  std::vector<std::string> trash_;  // dirs for the janitor (guarded by mu_)
+  UniqueFd exit_notify_;  // inotify: exit.json appearing in a shim's state dir
+  std::map<int, std::string> exit_watches_;  // inotify wd -> container id (guarded by mu_)
+  std::vector<std::string> pending_exits_;  // exits seen before their watches existed (guarded by mu_)
+  std::vector<std::function<void()>> trash_;  // work for the janitor (guarded by mu_)
   std::jthread janitor_;
   std::multimap<int64_t, std::string> restarts_;  // due time (monotonic ns) -> container id (guarded by mu_)
 };

@@ -26,6 +26,8 @@ struct Engine::Entry {
   Container c;             // guarded by Engine::mu_
   std::mutex op;           // serializes start/stop/remove of this container; taken before mu_
   UniqueFd init_pidfd;     // while running
+  UniqueFd shim_pidfd;     // until the shim has exited (it outlives the container by its cleanup)
+  int exit_watch = -1;     // inotify watch on the shim's state dir, for exit.json
   uint64_t exits = 0;      // exits observed since the daemon started
   bool removed = false;
   int restart_delay_ms = 0;

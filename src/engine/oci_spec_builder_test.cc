@@ -325,16 +325,19 @@ class SpecRun : public Spec {
     make_busybox_rootfs(in_.rootfs);
     write_file(dir_ / "hostname", "box\n");
     in_.image_config = json();
-    in_.cgroup_parent_default = "/berth-spec-test";
+    // Per process: ctest runs other SpecRun tests in parallel, with the same id.
+    parent_ = fmt::format("berth-spec-test-{}", ::getpid());
+    in_.cgroup_parent_default = "/" + parent_;
   }
   void TearDown() override {
     // The runtimes remove the containers' cgroups but not the parent.
     if (DIR* d = ::opendir("/sys/fs/cgroup")) {
-      while (auto* e = ::readdir(d)) ::rmdir(fmt::format("/sys/fs/cgroup/{}/berth-spec-test", e->d_name).c_str());
+      while (auto* e = ::readdir(d)) ::rmdir(fmt::format("/sys/fs/cgroup/{}/{}", e->d_name, parent_).c_str());
       ::closedir(d);
     }
-    ::rmdir("/sys/fs/cgroup/berth-spec-test");
+    ::rmdir(("/sys/fs/cgroup/" + parent_).c_str());
   }
+  std::string parent_;
 
   // Runs the spec built from in_ with `runtime run`; returns its stdout.
   ProcessResult run(const std::string& runtime, const std::string& script) {
