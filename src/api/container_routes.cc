@@ -22,25 +22,6 @@ namespace {
 
 using nlohmann::json;
 
-// docker's since/until: unix seconds with an optional fraction, or RFC 3339.
-int64_t parse_time_param(const std::string& v) {
-  if (v.empty()) return 0;
-  long long n = 0;
-  if (parse_rfc3339_nano(v, &n)) return n;
-  auto dot = v.find('.');
-  long long secs = 0;
-  if (!parse_int64(v.substr(0, dot), &secs)) throw ApiError(400, fmt::format("invalid time value {:?}", v));
-  int64_t nanos = secs * 1000000000LL;
-  if (dot != std::string::npos) {
-    std::string frac = v.substr(dot + 1, 9);
-    while (frac.size() < 9) frac.push_back('0');
-    long long f = 0;
-    if (!parse_int64(frac, &f)) throw ApiError(400, fmt::format("invalid time value {:?}", v));
-    nanos += f;
-  }
-  return nanos;
-}
-
 std::string frame(int stream, std::string_view data) {
   uint32_t n = static_cast<uint32_t>(data.size());
   std::string out{static_cast<char>(stream), 0, 0, 0, static_cast<char>(n >> 24), static_cast<char>(n >> 16),

@@ -5,28 +5,6 @@
 
 namespace berth::api {
 
-namespace {
-
-int64_t parse_event_time(const std::string& v, int64_t now) {
-  if (v.empty()) return 0;
-  long long n = 0;
-  if (parse_rfc3339_nano(v, &n)) return n;
-  auto dot = v.find('.');
-  long long secs = 0;
-  if (!parse_int64(v.substr(0, dot), &secs)) throw ApiError(400, fmt::format("invalid time value {:?}", v));
-  int64_t nanos = secs * 1000000000LL;
-  if (dot != std::string::npos) {
-    std::string frac = v.substr(dot + 1, 9);
-    while (frac.size() < 9) frac.push_back('0');
-    long long f = 0;
-    if (parse_int64(frac, &f)) nanos += f;
-  }
-  (void)now;
-  return nanos;
-}
-
-}  // namespace
-
 bool event_matches(const engine::Event& e, const Filters& f) {
   auto any = [&](const char* key, const std::function<bool(const std::string&)>& pred) {
     auto it = f.find(key);
@@ -68,8 +46,8 @@ void add_event_routes(Router& router, engine::EventLog& events) {
   router.add("GET", "/events", [&events](Request& req, Response& res) {
     const Query& q = req.query();
     int64_t now = engine::now_nanos();
-    int64_t since = q.has("since") ? parse_event_time(q.get("since"), now) : now;
-    int64_t until = parse_event_time(q.get("until"), now);
+    int64_t since = q.has("since") ? parse_time_param(q.get("since")) : now;
+    int64_t until = parse_time_param(q.get("until"));
     Filters f = q.filters();
     res.start_stream(200, "application/json");
     if (until && until <= now && !q.has("since")) return;

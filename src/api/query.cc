@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/clock.h"
 #include "base/strings.h"
 
 namespace berth::api {
@@ -114,6 +115,24 @@ Filters parse_filters(std::string_view text) {
     values.erase(std::unique(values.begin(), values.end()), values.end());
   }
   return out;
+}
+
+int64_t parse_time_param(const std::string& v) {
+  if (v.empty()) return 0;
+  long long n = 0;
+  if (parse_rfc3339_nano(v, &n)) return n;
+  auto dot = v.find('.');
+  long long secs = 0;
+  if (!parse_int64(v.substr(0, dot), &secs)) throw ApiError(400, fmt::format("invalid time value {:?}", v));
+  int64_t nanos = secs * 1000000000LL;
+  if (dot != std::string::npos) {
+    std::string frac = v.substr(dot + 1, 9);
+    while (frac.size() < 9) frac.push_back('0');
+    long long f = 0;
+    if (!parse_int64(frac, &f)) throw ApiError(400, fmt::format("invalid time value {:?}", v));
+    nanos += f;
+  }
+  return nanos;
 }
 
 }  // namespace berth::api

@@ -9,6 +9,7 @@
 // {"key": {"value": true}} and the legacy {"key": ["value"]}.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <string_view>
@@ -54,6 +55,11 @@ class Query {
  private:
   std::vector<std::pair<std::string, std::string>> pairs_;
 };
+
+// docker's since/until values: unix seconds with an optional fraction
+// ("1700000000.5") or RFC 3339; nanoseconds since the epoch, 0 for "".
+// Throws ApiError(400) otherwise.
+int64_t parse_time_param(const std::string& v);
 
 // Parses a filters JSON document (either encoding). Throws ApiError(400).
 Filters parse_filters(std::string_view json);

@@ -14,22 +14,19 @@ extern char** environ;
 
 namespace berth {
 
-ProcessResult run_process(const std::vector<std::string>& argv) {
+pid_t spawn_process(const std::vector<std::string>& argv, const std::vector<int>& fds, bool search_path) {
   if (argv.empty()) fail("run: empty command");
-  int po[2], pe[2];
-  if (::pipe2(po, O_CLOEXEC) != 0) fail_errno("pipe");
-  UniqueFd out_r(po[0]), out_w(po[1]);
-  if (::pipe2(pe, O_CLOEXEC) != 0) fail_errno("pipe");
-  UniqueFd err_r(pe[0]), err_w(pe[1]);
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
-
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa, out_w.get(), 1);
-  posix_spawn_file_actions_adddup2(&fa, err_w.get(), 2);
+  for (size_t i = 0; i < fds.size(); ++i) {
+    if (fds[i] >= 0)
+      posix_spawn_file_actions_adddup2(&fa, fds[i], static_cast<int>(i));
+    else if (i <= 2)
+      posix_spawn_file_actions_addopen(&fa, static_cast<int>(i), "/dev/null", i == 0 ? O_RDONLY : O_WRONLY, 0);
+  }
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   sigset_t none;
@@ -37,13 +34,25 @@ ProcessResult run_process(const std::vector<std::string>& argv) {
   posix_spawnattr_setsigmask(&attr, &none);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
   pid_t pid = -1;
-  int rc = posix_spawnp(&pid, args[0], &fa, &attr, args.data(), environ);
+  int rc = search_path ? posix_spawnp(&pid, args[0], &fa, &attr, args.data(), environ)
+                       : posix_spawn(&pid, args[0], &fa, &attr, args.data(), environ);
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
   if (rc != 0) {
     errno = rc;
     fail_errno("run {}", argv[0]);
   }
+  return pid;
+}
+
+ProcessResult run_process(const std::vector<std::string>& argv) {
+  if (argv.empty()) fail("run: empty command");
+  int po[2], pe[2];
+  if (::pipe2(po, O_CLOEXEC) != 0) fail_errno("pipe");
+  UniqueFd out_r(po[0]), out_w(po[1]);
+  if (::pipe2(pe, O_CLOEXEC) != 0) fail_errno("pipe");
+  UniqueFd err_r(pe[0]), err_w(pe[1]);
+  pid_t pid = spawn_process(argv, {-1, out_w.get(), err_w.get()}, true);
   out_w.reset();
   err_w.reset();
 

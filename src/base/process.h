@@ -6,6 +6,8 @@
 // concurrently, so a chatty child cannot deadlock on a full pipe.
 #pragma once
 
+#include <sys/types.h>
+
 #include <string>
 #include <vector>
 
@@ -16,6 +18,12 @@ struct ProcessResult {
   std::string out, err;
   bool ok() const { return exit_code == 0; }
 };
+
+// Starts argv with posix_spawn: fds[i] becomes the child's descriptor i
+// (dup2 clears close-on-exec on that copy only); -1 gives /dev/null for
+// 0..2. The signal mask is cleared. PATH lookup when search_path. Returns
+// the pid; Error if it cannot be started.
+pid_t spawn_process(const std::vector<std::string>& argv, const std::vector<int>& fds, bool search_path = false);
 
 // Runs argv (PATH lookup for argv[0]); Error only if it cannot be started.
 ProcessResult run_process(const std::vector<std::string>& argv);

@@ -2,7 +2,6 @@
 // `<runtime> exec --process` as children of berthd (they do not outlive the
 // daemon, unlike the container itself).
 #include <fcntl.h>
-#include <spawn.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -10,6 +9,7 @@
 #include <unistd.h>
 
 #include "base/fs.h"
+#include "base/process.h"
 #include "base/strings.h"
 #include "engine/engine.h"
 #include "engine/engine_internal.h"
@@ -18,8 +18,6 @@
 #include "engine/user_lookup.h"
 #include "engine/shim_launcher.h"
 #include "runtime/unix_socket.h"
-
-extern char** environ;
 
 namespace berth::engine {
 
@@ -47,36 +45,6 @@ void merge_env(nlohmann::json& env, const std::vector<std::string>& extra) {
     }
     if (!replaced) env.push_back(kv);
   }
-}
-
-pid_t spawn_with_stdio(const std::vector<std::string>& argv, int in, int out, int err) {
-  std::vector<char*> cargv;
-  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
-  cargv.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  int fds[3] = {in, out, err};
-  for (int i = 0; i < 3; ++i) {
-    if (fds[i] >= 0)
-      posix_spawn_file_actions_adddup2(&fa, fds[i], i);
-    else
-      posix_spawn_file_actions_addopen(&fa, i, "/dev/null", i == 0 ? O_RDONLY : O_WRONLY, 0);
-  }
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none;
-  sigemptyset(&none);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
-  pid_t pid = -1;
-  int rc = posix_spawn(&pid, cargv[0], &fa, &attr, cargv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
-  if (rc != 0) {
-    errno = rc;
-    fail_errno("spawn {}", argv[0]);
-  }
-  return pid;
 }
 
 void make_pipe(UniqueFd* r, UniqueFd* w) {
@@ -173,7 +141,7 @@ ExecIo Engine::exec_start(const std::string& exec_id) {
     argv.push_back(c.id);
     UniqueFd err_r, err_w;
     make_pipe(&err_r, &err_w);
-    pid = spawn_with_stdio(argv, -1, -1, err_w.get());
+    pid = spawn_process(argv, {-1, -1, err_w.get()});
     err_w.reset();
     int conn = ::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC);
     ::unlink(path_join(x->exec_dir, name).c_str());
@@ -193,7 +161,7 @@ ExecIo Engine::exec_start(const std::string& exec_id) {
     if (cfg.value("AttachStdin", false)) make_pipe(&in_r, &io.stdin_w);
     make_pipe(&io.stdout_r, &out_w);
     make_pipe(&io.stderr_r, &err_w);
-    pid = spawn_with_stdio(argv, in_r.get(), out_w.get(), err_w.get());
+    pid = spawn_process(argv, {in_r.get(), out_w.get(), err_w.get()});
   }
   {
     std::lock_guard lock(mu_);

@@ -1,7 +1,6 @@
 #include "engine/shim_launcher.h"
 
 #include <fcntl.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -11,9 +10,8 @@
 #include <cstring>
 
 #include "base/error.h"
+#include "base/process.h"
 #include "base/strings.h"
-
-extern char** environ;
 
 namespace berth::engine {
 
@@ -71,33 +69,8 @@ ShimHandle ShimHandle::launch(const ShimConfig& cfg) {
   if (cfg.terminal) argv.push_back("--terminal");
   if (cfg.stdin) argv.push_back("--stdin");
   if (cfg.stdin_once) argv.push_back("--stdin-once");
-  std::vector<char*> cargv;
-  for (auto& a : argv) cargv.push_back(a.data());
-  cargv.push_back(nullptr);
-
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-  // dup2 clears close-on-exec on the copies, and only on them: no other
-  // thread's child can inherit these pipes.
-  posix_spawn_file_actions_adddup2(&fa, ready_w.get(), 3);
-  posix_spawn_file_actions_adddup2(&fa, start_r.get(), 4);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none;
-  sigemptyset(&none);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
-  pid_t pid = -1;
-  int rc = posix_spawn(&pid, cfg.shim_path.c_str(), &fa, &attr, cargv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
-  if (rc != 0) {
-    errno = rc;
-    fail_errno("spawn {}", cfg.shim_path);
-  }
+  // Only the two protocol pipes are inherited, as fds 3 and 4.
+  pid_t pid = spawn_process(argv, {-1, -1, -1, ready_w.get(), start_r.get()});
   ready_w.reset();
   start_r.reset();
 
