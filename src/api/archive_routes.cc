@@ -6,6 +6,7 @@
 
 #include <thread>
 
+#include "api/stream_pump.h"
 #include "engine/commit.h"
 #include "engine/container_changes.h"
 #include "engine/container_fs.h"
@@ -31,40 +32,6 @@ std::string required_path(const Request& req) {
 
 void set_stat_header(Response& res, const engine::PathStat& st) {
   res.set_header("X-Docker-Container-Path-Stat", base64(st.to_json().dump()));
-}
-
-// Streams what produce(fd) writes to the response body through a pipe; the
-// status line goes out with the first bytes, so an error before any output
-// is still an ordinary error response.
-void stream_tar(Response& res, const std::function<void(int)>& produce) {
-  int p[2];
-  if (::pipe2(p, O_CLOEXEC) != 0) fail_errno("pipe");
-  UniqueFd r(p[0]), w(p[1]);
-  std::exception_ptr error;
-  std::thread writer([&] {
-    try {
-      produce(w.get());
-    } catch (...) {
-      error = std::current_exception();
-    }
-    w.reset();
-  });
-  char buf[256 * 1024];
-  bool started = false, client_ok = true;
-  for (;;) {
-    ssize_t n = ::read(r.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    if (!started) {
-      res.start_stream(200, "application/x-tar");
-      started = true;
-    }
-    if (client_ok) client_ok = res.write(std::string_view(buf, static_cast<size_t>(n)));
-  }
-  r.reset();
-  writer.join();
-  if (error) std::rethrow_exception(error);  // mid-stream: the connection drops, the client sees a short tar
-  if (!started) res.start_stream(200, "application/x-tar");
 }
 
 // Feeds the request body into consume(fd) through a pipe, so an upload of

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "api/container_json.h"
+#include "api/stream_pump.h"
 #include "base/clock.h"
 #include "base/fs.h"
 #include "base/strings.h"
@@ -127,41 +128,6 @@ bool image_matches(const image::ImageRecord& r, const json& cfg, const Filters& 
   return true;
 }
 
-// Streams what `produce(fd)` writes to the response body, through a pipe.
-void stream_from_writer(Response& res, const char* content_type, const std::function<void(int)>& produce) {
-  int p[2];
-  if (::pipe2(p, O_CLOEXEC) != 0) fail_errno("pipe");
-  UniqueFd r(p[0]), w(p[1]);
-  std::string error;
-  std::thread writer([&] {
-    try {
-      produce(w.get());
-    } catch (const std::exception& e) {
-      error = e.what();
-    }
-    w.reset();
-  });
-  char buf[256 * 1024];
-  bool started = false, client_ok = true;
-  for (;;) {
-    ssize_t n = ::read(r.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    if (!started) {
-      res.start_stream(200, content_type);
-      started = true;
-    }
-    if (client_ok) client_ok = res.write(std::string_view(buf, static_cast<size_t>(n)));
-  }
-  r.reset();
-  writer.join();
-  if (!error.empty()) {
-    if (!started) throw Error(error);
-    throw Error(error);  // mid-stream: the server drops the connection, the client sees a short tar
-  }
-  if (!started) res.start_stream(200, content_type);
-}
-
 std::vector<std::string> containers_using(engine::Engine& eng, const image::Digest& id, bool running_only) {
   std::vector<std::string> out;
   for (const auto& c : eng.list())
@@ -216,8 +182,7 @@ json delete_image(engine::Engine& eng, const std::string& name, bool force) {
 void add_image_routes(Router& router, engine::Engine& eng) {
   router.add("GET", "/images/json", [&eng](Request& req, Response& res) {
     Filters f = req.query().filters();
-    bool all = req.query().get_bool("all");
-    (void)all;
+    // ?all would add intermediate images; imported and loaded images have none.
     json out = json::array();
     auto images = eng.images().list();
     std::sort(images.begin(), images.end(), [&](const auto& a, const auto& b) { return a.added > b.added; });
@@ -316,7 +281,7 @@ void add_image_routes(Router& router, engine::Engine& eng) {
     res.write(json({{"status", r.id.str()}}).dump() + "\n");
   });
   router.add("POST", "/images/load", [&eng](Request& req, Response& res) {
-    bool quiet = req.query().get_bool("quiet");
+    // ?quiet only silences progress bars, which load does not send.
     UniqueFd body = body_to_temp_file(eng, req);
     image::LoadResult lr;
     try {
@@ -329,15 +294,14 @@ void add_image_routes(Router& router, engine::Engine& eng) {
       res.write(json({{"stream", line + "\n"}}).dump() + "\n");
     }
     for (const auto& img : lr.images) eng.events().publish({"image", "load", img.id.str(), {{"name", img.id.str()}}, 0});
-    (void)quiet;
   });
-  auto save = [&eng](Request& req, Response& res, std::vector<std::string> names) {
+  auto save = [&eng](Response& res, std::vector<std::string> names) {
     if (names.empty()) throw ApiError(400, "no images specified");
     for (const auto& n : names) (void)resolve_image(eng, n);
-    stream_from_writer(res, "application/x-tar", [&](int fd) { image::save_archive(eng.images(), eng.content(), names, fd); });
+    stream_tar(res, [&](int fd) { image::save_archive(eng.images(), eng.content(), names, fd); });
   };
-  router.add("GET", "/images/get", [save](Request& req, Response& res) { save(req, res, req.query().get_all("names")); });
-  router.add("GET", "/images/{name:.*}/get", [save](Request& req, Response& res) { save(req, res, {req.param("name")}); });
+  router.add("GET", "/images/get", [save](Request& req, Response& res) { save(res, req.query().get_all("names")); });
+  router.add("GET", "/images/{name:.*}/get", [save](Request& req, Response& res) { save(res, {req.param("name")}); });
   router.add("GET", "/system/df", [&eng](Request&, Response& res) {
     json images = json::array();
     uint64_t layers = 0;

@@ -1,12 +1,15 @@
 #include "api/stream_pump.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <exception>
 #include <functional>
+#include <thread>
 
 #include "base/error.h"
 #include "base/strings.h"
@@ -216,5 +219,37 @@ void pump_exec(int client, const std::string& client_buffered, int pty, int stdi
     }
   }
 }
+
+void stream_tar(Response& res, const std::function<void(int)>& produce) {
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) fail_errno("pipe");
+  UniqueFd r(p[0]), w(p[1]);
+  std::exception_ptr error;
+  std::thread writer([&] {
+    try {
+      produce(w.get());
+    } catch (...) {
+      error = std::current_exception();
+    }
+    w.reset();
+  });
+  char buf[256 * 1024];
+  bool started = false, client_ok = true;
+  for (;;) {
+    ssize_t n = ::read(r.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    if (!started) {
+      res.start_stream(200, "application/x-tar");
+      started = true;
+    }
+    if (client_ok) client_ok = res.write(std::string_view(buf, static_cast<size_t>(n)));
+  }
+  r.reset();
+  writer.join();
+  if (error) std::rethrow_exception(error);  // mid-stream: the connection drops, the client sees a short tar
+  if (!started) res.start_stream(200, "application/x-tar");
+}
+
 
 }  // namespace berth::api

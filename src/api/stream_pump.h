@@ -10,9 +10,11 @@
 // vanished client: writes fail with EPIPE and end the session.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
+#include "api/http_server.h"
 #include "base/fd.h"
 
 namespace berth::api {
@@ -34,5 +36,11 @@ void pump_attach(int client, const std::string& client_buffered, int shim, const
 // Exec: pty master (tty) or pipes <-> client; frames without a tty.
 void pump_exec(int client, const std::string& client_buffered, int pty, int stdin_w, int stdout_r, int stderr_r,
                const AttachStreams& s);
+
+// Streams what produce(fd) writes (a tar) to the response body through a
+// pipe; the status line goes out with the first bytes, so an error before
+// any output is still an ordinary error response (its type kept for the
+// router), and one after them drops the connection: the client sees a short tar.
+void stream_tar(Response& res, const std::function<void(int)>& produce);
 
 }  // namespace berth::api
