@@ -122,6 +122,19 @@ void fill_common(Req& req, std::string_view version, std::string_view method, st
   req.set(http::field::user_agent, "Berth-Client/0.1 (linux)");
 }
 
+// A request with a JSON body (or none), ready to write.
+http::request<http::string_body> json_request(std::string_view version, std::string_view method,
+                                              std::string_view target, const std::optional<json>& body) {
+  http::request<http::string_body> req;
+  fill_common(req, version, method, target);
+  if (body) {
+    req.set(http::field::content_type, "application/json");
+    req.body() = body->dump();
+  }
+  req.prepare_payload();
+  return req;
+}
+
 template <class Parser>
 Response head_of(const Parser& p) {
   Response r;
@@ -193,13 +206,7 @@ Response ApiClient::stream(std::string_view method, std::string_view target, con
 Response ApiClient::exchange(std::string_view method, std::string_view target, const std::optional<json>& body,
                              const DataSink& sink, bool throw_on_error) {
   Conn c(ep_);
-  http::request<http::string_body> req;
-  fill_common(req, version_, method, target);
-  if (body) {
-    req.set(http::field::content_type, "application/json");
-    req.body() = body->dump();
-  }
-  req.prepare_payload();
+  auto req = json_request(version_, method, target, body);
   boost::system::error_code ec;
   http::write(c.sock, req, ec);
   check(ec, "sending request");
@@ -267,13 +274,7 @@ std::unique_ptr<ApiClient::Pending> ApiClient::open(std::string_view method, std
   std::unique_ptr<Pending> pr(new Pending());
   pr->state_ = std::make_unique<Pending::State>(ep_);
   Conn& c = pr->state_->conn;
-  http::request<http::string_body> req;
-  fill_common(req, version_, method, target);
-  if (body) {
-    req.set(http::field::content_type, "application/json");
-    req.body() = body->dump();
-  }
-  req.prepare_payload();
+  auto req = json_request(version_, method, target, body);
   boost::system::error_code ec;
   http::write(c.sock, req, ec);
   check(ec, "sending request");
@@ -291,15 +292,9 @@ std::unique_ptr<ApiClient::Pending> ApiClient::open(std::string_view method, std
 
 Hijacked ApiClient::hijack(std::string_view method, std::string_view target, const std::optional<json>& body) {
   Conn c(ep_);
-  http::request<http::string_body> req;
-  fill_common(req, version_, method, target);
+  auto req = json_request(version_, method, target, body);
   req.set(http::field::connection, "Upgrade");
   req.set(http::field::upgrade, "tcp");
-  if (body) {
-    req.set(http::field::content_type, "application/json");
-    req.body() = body->dump();
-  }
-  req.prepare_payload();
   boost::system::error_code ec;
   http::write(c.sock, req, ec);
   check(ec, "sending request");
