@@ -22,14 +22,6 @@ namespace {
 
 using nlohmann::json;
 
-std::string frame(int stream, std::string_view data) {
-  uint32_t n = static_cast<uint32_t>(data.size());
-  std::string out{static_cast<char>(stream), 0, 0, 0, static_cast<char>(n >> 24), static_cast<char>(n >> 16),
-                  static_cast<char>(n >> 8), static_cast<char>(n)};
-  out.append(data);
-  return out;
-}
-
 void create(engine::Engine& eng, Request& req, Response& res) {
   json body = req.json_body();
   if (!body.is_object()) throw ApiError(400, "invalid JSON: body must be an object");
@@ -130,7 +122,7 @@ void logs(engine::Engine& eng, Request& req, Response& res) {
       c.id, lq,
       [&](const engine::LogRecord& r) {
         std::string line = timestamps ? r.time + " " + r.log : r.log;
-        return res.write(tty ? line : frame(r.stream == "stderr" ? 2 : 1, line));
+        return res.write(tty ? line : docker_frame(r.stream == "stderr" ? 2 : 1, line));
       },
       req.stop_token());
 }
@@ -157,7 +149,7 @@ void attach(engine::Engine& eng, Request& req, Response& res) {
     lq.stdout = s.stdout;
     lq.stderr = s.stderr;
     eng.logs(c.id, lq, [&](const engine::LogRecord& r) {
-      std::string out = s.tty ? r.log : frame(r.stream == "stderr" ? 2 : 1, r.log);
+      std::string out = s.tty ? r.log : docker_frame(r.stream == "stderr" ? 2 : 1, r.log);
       return ::send(h.fd.get(), out.data(), out.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(out.size());
     }, req.stop_token());
   }

@@ -31,14 +31,6 @@ bool write_all(int fd, std::string_view data) {
   return true;
 }
 
-void append_frame(std::string* out, int stream, std::string_view data) {
-  uint32_t n = static_cast<uint32_t>(data.size());
-  char h[8] = {static_cast<char>(stream), 0, 0, 0, static_cast<char>(n >> 24), static_cast<char>(n >> 16),
-               static_cast<char>(n >> 8), static_cast<char>(n)};
-  out->append(h, 8);
-  out->append(data);
-}
-
 // Passes stdin bytes through, holding back a possible detach sequence.
 class DetachScanner {
  public:
@@ -100,6 +92,14 @@ struct StdinSide {
 };
 
 }  // namespace
+
+std::string docker_frame(int stream, std::string_view data) {
+  uint32_t n = static_cast<uint32_t>(data.size());
+  std::string out{static_cast<char>(stream), 0, 0, 0, static_cast<char>(n >> 24), static_cast<char>(n >> 16),
+                  static_cast<char>(n >> 8), static_cast<char>(n)};
+  out.append(data);
+  return out;
+}
 
 std::string parse_detach_keys(const std::string& spec) {
   if (spec.empty()) return std::string(kDefaultDetach, 2);
@@ -212,9 +212,7 @@ void pump_exec(int client, const std::string& client_buffered, int pty, int stdi
       if (s.tty) {
         if (!write_all(client, data)) return;
       } else {
-        std::string framed;
-        append_frame(&framed, i + 1, data);
-        if (!write_all(client, framed)) return;
+        if (!write_all(client, docker_frame(i + 1, data))) return;
       }
     }
   }

@@ -12,12 +12,17 @@
 
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "api/http_server.h"
 #include "base/fd.h"
 
 namespace berth::api {
+
+// One frame of docker's multiplexed stream: [stream, 0, 0, 0, size (big
+// endian u32)] then the bytes; stream 1 is stdout, 2 stderr.
+std::string docker_frame(int stream, std::string_view data);
 
 // Docker's --detach-keys syntax ("ctrl-p,ctrl-q", "a,ctrl-a"); empty: the default.
 // Throws Error on a bad spec.

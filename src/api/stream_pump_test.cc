@@ -12,13 +12,6 @@
 namespace berth::api {
 namespace {
 
-std::string frame(int stream, const std::string& data) {
-  uint32_t n = static_cast<uint32_t>(data.size());
-  std::string out{static_cast<char>(stream), 0, 0, 0, static_cast<char>(n >> 24), static_cast<char>(n >> 16),
-                  static_cast<char>(n >> 8), static_cast<char>(n)};
-  return out + data;
-}
-
 std::string read_all(int fd) {
   std::string out;
   char buf[4096];
@@ -37,6 +30,11 @@ struct Pair {
   }
 };
 
+TEST(DockerFrame, HeaderIsStreamThenBigEndianSize) {
+  EXPECT_EQ(docker_frame(2, "hi"), std::string("\x02\0\0\0\0\0\0\x02hi", 10));
+  EXPECT_EQ(docker_frame(1, std::string(258, 'x')).substr(0, 8), std::string("\x01\0\0\0\0\0\x01\x02", 8));
+}
+
 TEST(DetachKeys, ParsesDockersSyntax) {
   EXPECT_EQ(parse_detach_keys(""), std::string("\x10\x11"));
   EXPECT_EQ(parse_detach_keys("ctrl-a,x"), std::string("\x01x"));
@@ -47,7 +45,7 @@ TEST(DetachKeys, ParsesDockersSyntax) {
 TEST(PumpAttach, FiltersStreamsAndSurvivesClientHalfClose) {
   Pair client, shim;
   // The shim writes frames split at awkward places, then closes.
-  std::string frames = frame(1, "out\n") + frame(2, "err\n") + frame(1, "more\n");
+  std::string frames = docker_frame(1, "out\n") + docker_frame(2, "err\n") + docker_frame(1, "more\n");
   std::thread shim_side([&] {
     ::write(shim.b.get(), frames.data(), 5);
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -60,7 +58,7 @@ TEST(PumpAttach, FiltersStreamsAndSurvivesClientHalfClose) {
   pump_attach(client.a.get(), "", shim.a.get(), s);
   shim_side.join();
   client.a.reset();
-  EXPECT_EQ(read_all(client.b.get()), frame(1, "out\n") + frame(1, "more\n"));
+  EXPECT_EQ(read_all(client.b.get()), docker_frame(1, "out\n") + docker_frame(1, "more\n"));
 }
 
 TEST(PumpAttach, StdinIsForwardedUntilTheDetachSequence) {
@@ -100,7 +98,7 @@ TEST(PumpExec, FramesPipesAndClosesStdinOnClientEof) {
   client.a.reset();
   ::close(out[0]);
   ::close(err[0]);
-  EXPECT_EQ(read_all(client.b.get()), frame(1, "hello\n") + frame(2, "bye\n"));
+  EXPECT_EQ(read_all(client.b.get()), docker_frame(1, "hello\n") + docker_frame(2, "bye\n"));
 }
 
 }  // namespace
