@@ -50,7 +50,7 @@ void read_chunks(int fd, const std::string& name, const std::function<void(const
   }
 }
 
-static void write_all(int fd, std::string_view data, const std::string& path) {
+void write_all_fd(int fd, std::string_view data, const std::string& path) {
   while (!data.empty()) {
     ssize_t n = ::write(fd, data.data(), data.size());
     if (n < 0) {
@@ -64,7 +64,7 @@ static void write_all(int fd, std::string_view data, const std::string& path) {
 void write_file(const std::string& path, std::string_view data, mode_t mode) {
   UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
   if (!fd.valid()) fail_errno("open {}", path);
-  write_all(fd.get(), data, path);
+  write_all_fd(fd.get(), data, path);
 }
 
 namespace {
@@ -77,7 +77,7 @@ void write_via_rename(const std::string& path, std::string_view data, mode_t mod
   UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
   if (!fd.valid()) fail_errno("open {}", tmp);
   try {
-    write_all(fd.get(), data, tmp);
+    write_all_fd(fd.get(), data, tmp);
     if (durable && ::fsync(fd.get()) != 0) fail_errno("fsync {}", tmp);
     fd.reset();
     if (::rename(tmp.c_str(), path.c_str()) != 0) fail_errno("rename {} to {}", tmp, path);

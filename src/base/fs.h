@@ -26,6 +26,8 @@ std::string read_fd(int fd, const std::string& name);
 // Reads fd to EOF, handing each chunk to sink (for streaming consumers such
 // as hashers); `name` is for errors ("read <name>: ...").
 void read_chunks(int fd, const std::string& name, const std::function<void(const char*, size_t)>& sink);
+// Writes all of data, retrying short writes and EINTR; `name` is for errors.
+void write_all_fd(int fd, std::string_view data, const std::string& name);
 // Returns false (and leaves *out untouched) if the file does not exist.
 bool read_file_if_exists(const std::string& path, std::string* out);
 void write_file(const std::string& path, std::string_view data, mode_t mode = 0644);

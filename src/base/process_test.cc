@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "base/error.h"
+#include "base/strings.h"
 
 namespace berth {
 namespace {
@@ -71,6 +72,41 @@ TEST(RunProcess, SeparatesStreamsAndReportsTheExitCode) {
   EXPECT_EQ(r.out, big);
   EXPECT_EQ(r.err, "oops\n");
   EXPECT_FALSE(r.ok());
+}
+
+TEST(RunProcess, FeedsStdin) {
+  ProcessResult r = run_process({"sh", "-c", "cat; echo done >&2"}, "hello\nworld");
+  EXPECT_TRUE(r.ok());
+  EXPECT_EQ(r.out, "hello\nworld");
+  EXPECT_EQ(r.err, "done\n");
+}
+
+TEST(RunProcess, EmptyStdinIsClosedAtOnce) {
+  ProcessResult r = run_process({"wc", "-c"}, "");
+  EXPECT_EQ(trim(r.out), "0");
+}
+
+TEST(RunProcess, LargeStdinAndOutputDoNotDeadlock) {
+  // Both far beyond a pipe buffer: cat blocks writing its output unless we
+  // read while we write.
+  std::string big(1 << 20, 'y');
+  big += "end";
+  ProcessResult r = run_process({"cat"}, big);
+  EXPECT_TRUE(r.ok());
+  EXPECT_EQ(r.out, big);
+}
+
+TEST(RunProcess, ChildThatIgnoresStdinIsNotAnError) {
+  // The child exits without reading: our write gets EPIPE, not a SIGPIPE that
+  // would kill the test binary.
+  std::string big(1 << 20, 'z');
+  ProcessResult r = run_process({"sh", "-c", "echo early; exit 5"}, big);
+  EXPECT_EQ(r.exit_code, 5);
+  EXPECT_EQ(r.out, "early\n");
+}
+
+TEST(RunProcess, StdinOverloadReportsMissingProgram) {
+  EXPECT_THROW(run_process({"berth-no-such-program-xyz"}, "x"), Error);
 }
 
 TEST(RunCapture, EmptyCommandIsAnError) { EXPECT_THROW(run_capture({}), Error); }

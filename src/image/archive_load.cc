@@ -19,6 +19,7 @@
 #include "base/strings.h"
 #include "image/archive.h"
 #include "image/import.h"
+#include "image/manifest.h"
 #include "image/media_types.h"
 #include "image/reference.h"
 #include "image/undo.h"
@@ -235,14 +236,6 @@ std::string read_member(int root, const std::string& raw) {
   return read_fd(fd.get(), raw);
 }
 
-json parse_json(const std::string& text, const std::string& what) {
-  try {
-    return json::parse(text);
-  } catch (const json::exception& e) {
-    fail("invalid {}: {}", what, e.what());
-  }
-}
-
 std::string blob_path_in_layout(const Digest& d) { return "blobs/sha256/" + std::string(d.hex()); }
 
 // "blobs/sha256/<hex>" or "<hex>.json" / "<hex>" name the digest of their bytes.
@@ -256,14 +249,7 @@ std::optional<Digest> digest_in_name(const std::string& raw) {
 }
 
 std::vector<Digest> diff_ids_of(const std::string& config, const std::string& what) {
-  json c = parse_json(config, what);
-  std::vector<Digest> out;
-  try {
-    for (const auto& d : c.at("rootfs").at("diff_ids")) out.push_back(Digest::parse(d.get<std::string>()));
-  } catch (const json::exception& e) {
-    fail("invalid {}: rootfs.diff_ids: {}", what, e.what());
-  }
-  return out;
+  return config_diff_ids(parse_json_document(config, what), what);
 }
 
 void add_planned(std::vector<PlannedImage>* plan, PlannedImage img) {
@@ -279,7 +265,7 @@ void add_planned(std::vector<PlannedImage>* plan, PlannedImage img) {
 
 std::vector<PlannedImage> plan_docker_archive(int root) {
   std::vector<PlannedImage> plan;
-  json m = parse_json(read_member(root, "manifest.json"), "manifest.json");
+  json m = parse_json_document(read_member(root, "manifest.json"), "manifest.json");
   if (!m.is_array()) fail("invalid manifest.json: not an array");
   for (size_t i = 0; i < m.size(); ++i) {
     const json& item = m[i];
@@ -317,25 +303,6 @@ std::vector<PlannedImage> plan_docker_archive(int root) {
   return plan;
 }
 
-struct Descriptor {
-  std::string media_type;
-  Digest digest;
-  std::optional<uint64_t> size;
-  json annotations;
-  json platform;
-};
-
-Descriptor descriptor_of(const json& j, const std::string& what) {
-  try {
-    Descriptor d{j.value("mediaType", ""), Digest::parse(j.at("digest").get<std::string>()), std::nullopt,
-                 j.value("annotations", json::object()), j.value("platform", json::object())};
-    if (j.contains("size")) d.size = j["size"].get<uint64_t>();
-    return d;
-  } catch (const json::exception& e) {
-    fail("invalid descriptor in {}: {}", what, e.what());
-  }
-}
-
 // A blob of the layout, checked against its descriptor.
 std::string read_blob(int root, const Descriptor& d) {
   std::string path = blob_path_in_layout(d.digest);
@@ -366,33 +333,22 @@ void plan_oci_manifest(int root, const Descriptor& d, const std::optional<Refere
                        std::vector<PlannedImage>* plan, int depth) {
   if (depth > 4) fail("index nesting too deep at {}", d.digest.str());
   std::string bytes = read_blob(root, d);
-  json m = parse_json(bytes, "manifest " + d.digest.str());
-  std::string type = d.media_type.empty() ? m.value("mediaType", "") : d.media_type;
-  if (type == kOciIndex || type == kDockerManifestList) {
-    std::optional<Descriptor> pick;
-    std::string arch = host_architecture();
-    for (const auto& c : m.value("manifests", json::array())) {
-      Descriptor cd = descriptor_of(c, "index " + d.digest.str());
-      if (cd.platform.value("os", "") == "linux" && cd.platform.value("architecture", "") == arch) {
-        pick = cd;
-        break;
-      }
-    }
-    if (!pick) fail("index {}: no linux/{} image", d.digest.str(), arch);
+  json m = parse_json_document(bytes, "manifest " + d.digest.str());
+  std::string type = d.media_type.empty() ? manifest_media_type(m, "") : d.media_type;
+  if (is_index_media_type(type)) {
+    Platform host = Platform::host();
+    std::optional<Descriptor> pick = pick_platform(m, host, "index " + d.digest.str());
+    if (!pick) fail("index {}: no {} image", d.digest.str(), host.str());
     return plan_oci_manifest(root, *pick, name, plan, depth + 1);
   }
-  if (type != kOciManifest && type != kDockerManifest) fail("manifest {}: unsupported media type \"{}\"", d.digest.str(), type);
-  if (!m.contains("config") || !m.contains("layers") || !m["layers"].is_array())
-    fail("invalid manifest {}: needs config and layers", d.digest.str());
-  Descriptor cd = descriptor_of(m["config"], "manifest " + d.digest.str());
-  std::string config = read_blob(root, cd);
-  PlannedImage img{.id = cd.digest, .config = config, .manifest = bytes};
-  std::vector<Digest> diff_ids = diff_ids_of(config, "config " + cd.digest.str());
-  if (diff_ids.size() != m["layers"].size())
-    fail("image {}: manifest lists {} layers, config has {} diff_ids", img.id.short_str(), m["layers"].size(), diff_ids.size());
+  ImageManifest im = parse_image_manifest(m, type, "manifest " + d.digest.str());
+  std::string config = read_blob(root, im.config);
+  PlannedImage img{.id = im.config.digest, .config = config, .manifest = bytes};
+  std::vector<Digest> diff_ids = diff_ids_of(config, "config " + im.config.digest.str());
+  if (diff_ids.size() != im.layers.size())
+    fail("image {}: manifest lists {} layers, config has {} diff_ids", img.id.short_str(), im.layers.size(), diff_ids.size());
   for (size_t k = 0; k < diff_ids.size(); ++k) {
-    Descriptor ld = descriptor_of(m["layers"][k], "manifest " + d.digest.str());
-    if (!is_layer_media_type(ld.media_type)) fail("layer {}: unsupported media type \"{}\"", ld.digest.str(), ld.media_type);
+    const Descriptor& ld = im.layers[k];
     std::string path = blob_path_in_layout(ld.digest);
     UniqueFd fd = open_member(root, path);
     struct stat st;
@@ -405,14 +361,14 @@ void plan_oci_manifest(int root, const Descriptor& d, const std::optional<Refere
 }
 
 std::vector<PlannedImage> plan_oci_layout(int root) {
-  json layout = parse_json(read_member(root, "oci-layout"), "oci-layout");
+  json layout = parse_json_document(read_member(root, "oci-layout"), "oci-layout");
   if (!layout.is_object() || !layout.contains("imageLayoutVersion")) fail("invalid oci-layout: no imageLayoutVersion");
-  json index = parse_json(read_member(root, "index.json"), "index.json");
+  json index = parse_json_document(read_member(root, "index.json"), "index.json");
   if (!index.is_object() || !index.contains("manifests") || !index["manifests"].is_array())
     fail("invalid index.json: no manifests array");
   std::vector<PlannedImage> plan;
   for (const auto& j : index["manifests"]) {
-    Descriptor d = descriptor_of(j, "index.json");
+    Descriptor d = parse_descriptor(j, "index.json");
     plan_oci_manifest(root, d, name_from_annotations(d.annotations), &plan, 0);
   }
   return plan;

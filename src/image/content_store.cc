@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,18 +17,6 @@
 namespace berth::image {
 
 namespace {
-
-void write_all(int fd, const char* p, size_t n, const std::string& name) {
-  while (n > 0) {
-    ssize_t w = ::write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      fail_errno("write {}", name);
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-}
 
 void fsync_dir(const std::string& dir) {
   UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -59,7 +48,7 @@ Digest ContentStore::ingest(const Digest* expected, Next next, bool* added) {
     std::string buf(1 << 16, '\0');
     while (size_t n = next(buf.data(), buf.size())) {
       h.update(buf.data(), n);
-      write_all(fd.get(), buf.data(), n, tmp);
+      write_all_fd(fd.get(), std::string_view(buf.data(), n), tmp);
     }
     got = h.finish();
     if (expected && got != *expected) fail("blob {}: digest mismatch (got {})", expected->str(), got.str());
@@ -165,6 +154,69 @@ std::vector<Digest> ContentStore::list() const {
   ::closedir(dir);
   std::sort(out.begin(), out.end());
   return out;
+}
+
+std::unique_ptr<BlobWriter> ContentStore::open_writer(const Digest& expected) {
+  return std::unique_ptr<BlobWriter>(new BlobWriter(*this, expected));
+}
+
+BlobWriter::BlobWriter(const ContentStore& store, Digest expected)
+    : store_(store), expected_(std::move(expected)),
+      path_(path_join(store.ingest_, std::string(expected_.hex()) + ".partial")) {
+  fd_ = UniqueFd(::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  if (!fd_.valid()) fail_errno("blob {}: open {}", expected_.str(), path_);
+  while (::flock(fd_.get(), LOCK_EX) != 0) {
+    if (errno != EINTR) fail_errno("blob {}: lock {}", expected_.str(), path_);
+  }
+  // The previous holder may have committed (file renamed away) or discarded
+  // (unlinked) it while we waited: then our descriptor names a stale inode.
+  struct stat held, named;
+  if (::fstat(fd_.get(), &held) != 0) fail_errno("blob {}: stat {}", expected_.str(), path_);
+  if (::stat(path_.c_str(), &named) != 0 || named.st_ino != held.st_ino) {
+    fd_ = UniqueFd(::open(path_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    if (!fd_.valid() || ::flock(fd_.get(), LOCK_EX) != 0) fail_errno("blob {}: reopen {}", expected_.str(), path_);
+  }
+  // Re-hash what an interrupted attempt left, so the digest covers it.
+  std::string buf(1 << 16, '\0');
+  while (true) {
+    ssize_t n = ::read(fd_.get(), buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) fail_errno("blob {}: read {}", expected_.str(), path_);
+    if (n == 0) break;
+    hash_.update(buf.data(), static_cast<size_t>(n));
+  }
+}
+
+BlobWriter::~BlobWriter() = default;  // closing drops the lock; partial bytes stay
+
+void BlobWriter::write(std::string_view data) {
+  write_all_fd(fd_.get(), data, path_);
+  hash_.update(data);
+}
+
+UniqueFd BlobWriter::reopen_partial() const {
+  UniqueFd fd(::open(path_.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) fail_errno("blob {}: open {}", expected_.str(), path_);
+  return fd;
+}
+
+void BlobWriter::commit() {
+  if (done_) return;
+  Digest got = hash_.finish();
+  done_ = true;
+  if (got != expected_) {
+    ::unlink(path_.c_str());
+    fail("blob {}: digest mismatch (got {})", expected_.str(), got.str());
+  }
+  if (::fsync(fd_.get()) != 0) fail_errno("fsync {}", path_);
+  if (::rename(path_.c_str(), store_.blob_path(expected_).c_str()) != 0)
+    fail_errno("blob {}: rename into store", expected_.str());
+  fsync_dir(store_.blobs_);
+}
+
+void BlobWriter::discard() {
+  done_ = true;
+  ::unlink(path_.c_str());
 }
 
 }  // namespace berth::image

@@ -8,9 +8,13 @@
 // sha256:..)" and removes the temp file, leaving nothing behind. Readers
 // therefore never see partial blobs. A crash may leave files in ingest/;
 // they are never read and may be removed while no ingest runs.
+//
+// Downloads use open_writer(): a resumable ingest kept in
+// ingest/<hex>.partial between attempts (see BlobWriter).
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,6 +23,46 @@
 #include "image/digest.h"
 
 namespace berth::image {
+
+class ContentStore;
+
+// One resumable ingest of a blob whose digest is known (a registry
+// download). Bytes are appended to ingest/<hex>.partial, which is locked
+// (flock) while the writer lives, so two pulls of the same blob take turns
+// rather than interleave. A partial file left by an interrupted attempt is
+// kept: offset() says how many bytes it holds (the download resumes from
+// there). commit() verifies the digest and renames into place; a mismatch
+// throws and removes the partial file, so the next attempt starts afresh.
+// Destroying an uncommitted writer keeps the partial bytes for a resume.
+class BlobWriter {
+ public:
+  ~BlobWriter();
+  BlobWriter(const BlobWriter&) = delete;
+  BlobWriter& operator=(const BlobWriter&) = delete;
+
+  const Digest& digest() const { return expected_; }
+  uint64_t offset() const { return hash_.size(); }
+  void write(std::string_view data);
+  // A read-only descriptor positioned at 0 over the bytes written so far
+  // (to replay a resumed prefix into a consumer that needs the whole stream).
+  UniqueFd reopen_partial() const;
+  // Verifies, fsyncs and renames into the store (no-op rename when another
+  // writer stored it meanwhile).
+  void commit();
+  // Drops the partial bytes (e.g. the server sent something else).
+  void discard();
+
+ private:
+  friend class ContentStore;
+  BlobWriter(const ContentStore& store, Digest expected);
+
+  const ContentStore& store_;
+  Digest expected_;
+  std::string path_;
+  UniqueFd fd_;
+  Sha256 hash_;
+  bool done_ = false;
+};
 
 class ContentStore {
  public:
@@ -35,6 +79,9 @@ class ContentStore {
   // import: the digest is known only at the end). *added, when given, says
   // whether the blob is new (false: it was already there, untouched).
   Digest put_fd(int fd, bool* added = nullptr);
+
+  // See BlobWriter. Blocks while another writer holds the same blob.
+  std::unique_ptr<BlobWriter> open_writer(const Digest& expected);
 
   bool exists(const Digest& d) const;
   // Throws "blob sha256:..: not found" when missing (also open/read).
@@ -56,6 +103,7 @@ class ContentStore {
   template <typename Next>
   Digest ingest(const Digest* expected, Next next, bool* added = nullptr);
 
+  friend class BlobWriter;
   std::string root_, blobs_, ingest_;
 };
 

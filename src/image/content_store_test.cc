@@ -120,5 +120,61 @@ TEST(ContentStore, ConcurrentWritersOfSameBlob) {
   EXPECT_EQ(count_entries(t / "content/ingest"), 0);
 }
 
+TEST(BlobWriter, ResumesFromPartialBytesLeftByAnInterruptedAttempt) {
+  testing::TempDir t;
+  ContentStore cs(t.path());
+  Digest d = sha256_of("hello world");
+  {
+    auto w = cs.open_writer(d);
+    EXPECT_EQ(w->offset(), 0u);
+    w->write("hello ");
+  }  // interrupted: partial bytes stay
+  EXPECT_FALSE(cs.exists(d));
+  auto w = cs.open_writer(d);
+  EXPECT_EQ(w->offset(), 6u);
+  UniqueFd prefix = w->reopen_partial();
+  EXPECT_EQ(read_fd(prefix.get(), "partial"), "hello ");
+  w->write("world");
+  w->commit();
+  EXPECT_EQ(cs.read(d), "hello world");
+  EXPECT_EQ(count_entries(t / "content/ingest"), 0);
+}
+
+TEST(BlobWriter, MismatchThrowsAndLeavesNothingToResume) {
+  testing::TempDir t;
+  ContentStore cs(t.path());
+  Digest d = sha256_of("expected");
+  auto w = cs.open_writer(d);
+  w->write("something else");
+  try {
+    w->commit();
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), "blob " + d.str() + ": digest mismatch (got " + sha256_of("something else").str() + ")");
+  }
+  EXPECT_FALSE(cs.exists(d));
+  EXPECT_EQ(count_entries(t / "content/ingest"), 0);
+  EXPECT_EQ(cs.open_writer(d)->offset(), 0u);
+}
+
+TEST(BlobWriter, SecondWriterWaitsAndSeesTheFirstOnesResult) {
+  testing::TempDir t;
+  ContentStore cs(t.path());
+  Digest d = sha256_of("abc");
+  auto first = cs.open_writer(d);
+  first->write("ab");
+  std::thread other([&] {
+    auto second = cs.open_writer(d);  // blocks until first is gone
+    EXPECT_EQ(second->offset(), 0u);  // first committed: a fresh file
+    second->write("abc");
+    second->commit();
+  });
+  first->write("c");
+  first->commit();
+  first.reset();
+  other.join();
+  EXPECT_EQ(cs.read(d), "abc");
+}
+
 }  // namespace
 }  // namespace berth::image
