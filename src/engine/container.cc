@@ -16,6 +16,22 @@ Status parse_status(const std::string& s) {
   fail("unknown container status {:?}", s);
 }
 
+bool starts_at_boot(const Container& c) {
+  if (c.state.status != Status::kExited || !c.has_been_started) return false;
+  auto policy = c.host_config.value("RestartPolicy", nlohmann::json::object());
+  if (!policy.is_object()) return false;
+  std::string name = policy.value("Name", "");
+  if (name == "always") return true;
+  if (name == "unless-stopped") return !c.manually_stopped;
+  if (name == "on-failure") {
+    // As restartmanager's ShouldRestart: a manual stop does not matter here,
+    // only the exit code and the retries left.
+    int max = policy.value("MaximumRetryCount", 0);
+    return c.state.exit_code != 0 && (max == 0 || c.restart_count < max);
+  }
+  return false;
+}
+
 nlohmann::json to_json(const Container& c) {
   const ContainerState& s = c.state;
   return {

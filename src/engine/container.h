@@ -59,6 +59,14 @@ struct Container {
   std::string short_id() const { return id.substr(0, 12); }
 };
 
+// Whether dockerd's restore would start c again when the daemon boots
+// (daemon.go restore: HasBeenStartedBefore and ShouldRestart() on a fresh
+// restart manager): c stopped after having run, and its policy "always"
+// (even after a manual stop), "unless-stopped" not stopped by the user, or
+// "on-failure" after a non-zero exit while retries remain. Paused, running
+// and restarting containers are not for this rule.
+bool starts_at_boot(const Container& c);
+
 nlohmann::json to_json(const Container& c);
 Container container_from_json(const nlohmann::json& j);
 

@@ -13,6 +13,13 @@
 
 namespace berth::engine {
 
+std::unique_ptr<runtime::Cgroup> open_container_cgroup(const nlohmann::json& spec, const std::string& id,
+                                                       const RuntimeSpec& rt) {
+  std::string cgroups_path = spec.value("linux", nlohmann::json::object()).value("cgroupsPath", "");
+  bool systemd = std::find(rt.args.begin(), rt.args.end(), "--systemd-cgroup") != rt.args.end();
+  return runtime::Cgroup::open(cgroups_path, id, systemd);
+}
+
 UniqueFd Engine::attach(const std::string& ref, std::stop_token stop) {
   auto e = lookup(ref);
   auto p = std::make_shared<PendingAttach>();
@@ -77,10 +84,7 @@ StatsSample Engine::stats(const std::string& ref) {
     // The cgroup the spec named, whichever runtime created it: reading its
     // files directly costs no process per sample.
     auto spec = nlohmann::json::parse(read_file(path_join(exec_dir(c.id), "config.json")));
-    std::string cgroups_path = spec.value("linux", nlohmann::json::object()).value("cgroupsPath", "");
-    const RuntimeSpec& rt = runtime_for(c);
-    bool systemd = std::find(rt.args.begin(), rt.args.end(), "--systemd-cgroup") != rt.args.end();
-    s.cgroup = runtime::Cgroup::open(cgroups_path, c.id, systemd)->stats();
+    s.cgroup = open_container_cgroup(spec, c.id, runtime_for(c))->stats();
   } catch (const std::exception&) {
     if (get(ref).running()) throw;
     return StatsSample{};  // it exited while we read

@@ -5,6 +5,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cstdio>
+
 #include "base/clock.h"
 #include "base/fs.h"
 #include "base/process.h"
@@ -245,6 +247,22 @@ void Engine::start_locked(Entry& e) {
     mkdir_all(state, 0700);
 
     const RuntimeSpec& rt = runtime_for(c);
+    // A runtime record whose shim died without its cleanup (a crash, kill -9)
+    // would make `create` fail with "already exists"; its processes, if any
+    // survive, belong to a container we have recorded as exited.
+    if (path_exists(path_join(runtime_root(c.runtime), c.id)))
+      run_process(runtime_argv(c, {"delete", "--force", c.id}));
+    // The shim counts OOM kills in the container's memory cgroup (shim.h);
+    // mapping cgroupsPath onto this host is ours, as for stats().
+    try {
+      auto paths = open_container_cgroup(spec, c.id, rt)->paths();
+      auto it = paths.count("memory") ? paths.find("memory") : paths.find("");
+      if (it != paths.end() && !it->second.empty())
+        write_file_replace(path_join(state, "memory-cgroup"), it->second + "\n", 0600);
+    } catch (const Error& ex) {
+      // Not worth failing the start for: State.OOMKilled just stays false.
+      fprintf(stderr, "berthd: container %s: OOM kills will not be detected: %s\n", c.id.c_str(), ex.what());
+    }
     sc.shim_path = opts_.shim_path;
     sc.id = c.id;
     sc.bundle = bundle;
@@ -304,6 +322,7 @@ void Engine::start_locked(Entry& e) {
     s.shim_pid = shim->shim_pid();
     s.exit_code = 0;
     s.error.clear();
+    s.oom_killed = false;  // as dockerd's SetRunning: it describes the last exit
     s.started_at = now_rfc3339_nano();
     s.finished_at = "0001-01-01T00:00:00Z";
     e.c.has_been_started = true;

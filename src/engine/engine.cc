@@ -153,6 +153,24 @@ Engine::Engine(EngineOptions opts)
   }
   janitor_ = std::jthread([this](std::stop_token st) { janitor_loop(st); });
   for (auto& e : entries) adopt(e);
+  // What dockerd's restore starts again (after a reboot, or a daemon crash
+  // that took the shims along), before the API serves anyone.
+  for (auto& e : entries) {
+    std::lock_guard op(e->op);
+    {
+      std::lock_guard lock(mu_);
+      if (e->removed || !starts_at_boot(e->c)) continue;
+      // dockerd's boot start resets the restart manager: a fresh count and
+      // back-off, and "always" forgets a manual stop.
+      e->c.restart_count = 0;
+      e->restart_delay_ms = 0;
+    }
+    try {
+      start_locked(*e);
+    } catch (const std::exception& ex) {
+      fprintf(stderr, "berthd: start container %s at boot: %s\n", e->c.id.c_str(), ex.what());
+    }
+  }
 }
 
 void Engine::discard_dir(const std::string& dir) {
@@ -234,6 +252,10 @@ void Engine::adopt(const std::shared_ptr<Entry>& e) {
     }
     watch_shim(c.id, c.state.shim_pid);
   } else {
+    {
+      std::lock_guard lock(mu_);
+      e->found_dead_at_boot = true;
+    }
     on_shim_exit(c.id);
   }
 }
@@ -454,12 +476,16 @@ void Engine::on_shim_exit(const std::string& id) {
     auto it = containers_.find(id);
     if (it == containers_.end()) return;
     e = it->second;
-    if (!e->c.running()) return;
+    if (!e->c.running()) {
+      e->found_dead_at_boot = false;
+      return;
+    }
     monitor = std::move(e->health);
     if (monitor) monitor->request_stop();
   }
   monitor.reset();  // joins any probe in flight, outside mu_ (the probe records under it)
   int code = 255;
+  bool oom_killed = false;
   std::string finished = now_rfc3339_nano();
   std::string text;
   if (read_file_if_exists(path_join(shim_state_dir(id), "exit.json"), &text)) {
@@ -467,6 +493,7 @@ void Engine::on_shim_exit(const std::string& id) {
     if (j.is_object()) {
       code = j.value("exit_code", 255);
       finished = j.value("exited_at", finished);
+      oom_killed = j.value("oom_killed", false);
     }
   }
   try {
@@ -484,6 +511,7 @@ void Engine::on_shim_exit(const std::string& id) {
     s.pid = 0;
     s.shim_pid = 0;
     s.exit_code = code;
+    s.oom_killed = oom_killed;
     s.finished_at = finished;
     if (!s.health.empty()) s.health = "unhealthy";  // dockerd's word for a stopped monitor
     e->init_pidfd.reset();
@@ -492,7 +520,7 @@ void Engine::on_shim_exit(const std::string& id) {
     auto policy = hc.value("RestartPolicy", nlohmann::json::object());
     std::string name = policy.value("Name", "");
     int max_retries = policy.value("MaximumRetryCount", 0);
-    if (!e->c.manually_stopped && !e->removed) {
+    if (!e->c.manually_stopped && !e->removed && !e->found_dead_at_boot) {
       if (name == "always" || name == "unless-stopped") restart = true;
       if (name == "on-failure" && code != 0 && (max_retries == 0 || e->c.restart_count < max_retries)) restart = true;
     }
@@ -507,9 +535,12 @@ void Engine::on_shim_exit(const std::string& id) {
       s.status = Status::kRestarting;
       ++e->c.restart_count;
     }
+    e->found_dead_at_boot = false;
     persist(e->c);
     c = e->c;
   }
+  // dockerd emits "oom" when the kernel reports it, which is before the exit.
+  if (oom_killed) publish(c, "oom");
   publish(c, "die", {{"exitCode", std::to_string(code)}});
   changed_.notify_all();
   if (restart) {

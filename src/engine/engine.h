@@ -10,6 +10,8 @@
 //   and re-adopts running containers whose shim is still alive (their
 //   exits are then observed as usual); a record that says "running" whose
 //   shim is gone is marked exited with the code the shim recorded, or 255.
+//   Then, before it returns, it starts what dockerd's restore starts at
+//   boot (container.h starts_at_boot), e.g. after a host reboot.
 // - References: a full ID, a name (with or without "/"), or an unambiguous
 //   ID prefix, as docker resolves them. Unknown -> NotFoundError "No such
 //   container: <ref>".

@@ -13,6 +13,7 @@
 #include "base/fd.h"
 #include "engine/engine.h"
 #include "engine/health.h"
+#include "runtime/cgroups.h"
 
 namespace berth::engine {
 
@@ -30,6 +31,11 @@ struct Engine::Entry {
   int exit_watch = -1;     // inotify watch on the shim's state dir, for exit.json
   uint64_t exits = 0;      // exits observed since the daemon started
   bool removed = false;
+  // Set by adopt() for a container whose shim died while no daemon ran: its
+  // exit is recorded as any other, but whether it runs again is for the boot
+  // pass to decide, with dockerd's restore rules (container.h
+  // starts_at_boot), not the restart policy's back-off.
+  bool found_dead_at_boot = false;
   int restart_delay_ms = 0;
   std::vector<std::shared_ptr<PendingAttach>> pending_attaches;
   // Probes the healthcheck while running. Taken out under mu_ but destroyed
@@ -42,6 +48,13 @@ struct ExecEntry {
   std::string exec_dir;  // the container's exec dir: process files, console sockets
   UniqueFd pty;          // a copy of the tty master, for resize
 };
+
+// The container's cgroup as its OCI spec names it (linux.cgroupsPath),
+// mapped onto this host's hierarchies the way the runtime maps it (the
+// same with --systemd-cgroup), whichever runtime created it. Opening reads
+// the host layout only; nothing is created.
+std::unique_ptr<runtime::Cgroup> open_container_cgroup(const nlohmann::json& spec, const std::string& id,
+                                                       const RuntimeSpec& rt);
 
 // Signal names and numbers as docker accepts them ("KILL", "SIGKILL", "9").
 int parse_signal(const std::string& s);

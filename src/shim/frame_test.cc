@@ -1,9 +1,7 @@
 #include "shim/frame.h"
 
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include "shim/exit_record.h"
 #include "shim/spawn.h"
 
 namespace berth::shim {
@@ -28,13 +26,6 @@ TEST(Frame, ParsesHeader) {
   EXPECT_EQ(n, 300u);
   EXPECT_FALSE(parse_frame_header(std::string("\x01\x01\x00\x00\x00\x00\x00\x01", 8), &s, &n));
   EXPECT_FALSE(parse_frame_header("short", &s, &n));
-}
-
-TEST(ExitRecord, DockerCodes) {
-  EXPECT_EQ(docker_exit_code(3 << 8), 3);          // exited 3
-  EXPECT_EQ(docker_exit_code(SIGKILL), 128 + 9);   // killed by SIGKILL
-  EXPECT_EQ(exit_json(SIGTERM, 42, {1700000000, 0}),
-            "{\"exit_code\":143,\"exited_at\":\"2023-11-14T22:13:20Z\",\"pid\":42,\"signal\":15}\n");
 }
 
 TEST(RuntimeArgv, GlobalFlagsPrecedeVerb) {

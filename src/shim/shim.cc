@@ -40,6 +40,7 @@ constexpr uint32_t kOut = EPOLLOUT;
 const char kAttachSock[] = "attach.sock";
 const char kControlSock[] = "control.sock";
 const char kConsoleSock[] = "console.sock";
+const char kMemoryCgroupFile[] = "memory-cgroup";
 
 struct timespec now_realtime() {
   struct timespec t;
@@ -74,6 +75,12 @@ void Shim::create() {
 
   if (!o_.log_path.empty()) log_.emplace(o_.log_path, o_.log_max_size, o_.log_max_file);
   create_container();
+  std::string cgroup;
+  if (read_file_if_exists(path_join(o_.state_dir, kMemoryCgroupFile), &cgroup)) {
+    memory_cgroup_ = std::string(trim(cgroup));
+    // A cgroup the runtime reused may carry kills from an earlier life.
+    oom_kills_at_create_ = read_oom_kills(memory_cgroup_).value_or(0);
+  }
   // The sockets exist before the container runs, so a caller that attaches
   // right after "ready" has missed at most what the container printed since.
   attach_listen_ = listen_unix(kAttachSock);
@@ -453,8 +460,16 @@ void Shim::finish() {
   if (err_r_.valid()) close_output(err_r_.get());
   if (pty_.valid()) close_output(pty_.get());
   log_.reset();  // closes the file: everything is on disk before exit.json says "exited"
+  // Read now: the cgroup goes with the runtime's delete below.
+  bool oom_killed = false;
+  if (!memory_cgroup_.empty()) {
+    std::optional<uint64_t> kills = read_oom_kills(memory_cgroup_);
+    oom_killed = kills && *kills > oom_kills_at_create_;
+    if (!kills) warn("no OOM-kill count in " + memory_cgroup_);
+  }
   try {
-    write_file_replace(path_join(o_.state_dir, "exit.json"), exit_json(init_status_, init_pid_, exited_at_));
+    write_file_replace(path_join(o_.state_dir, "exit.json"),
+                       exit_json(init_status_, init_pid_, exited_at_, oom_killed));
   } catch (const Error& e) {
     warn(e.what());
   }

@@ -47,6 +47,15 @@
 //    "error <reason>\n":  "resize <rows> <cols>" (TIOCSWINSZ on the pty),
 //    "close-stdin" (closes the stdin pipe; with a tty sends VEOF, ^D).
 //
+// OOM kills: if <state>/memory-cgroup exists when the shim starts, it holds
+// the absolute directory of the container's memory cgroup (berthd maps the
+// spec's cgroupsPath onto the host's hierarchies; the shim has no cgroup
+// code of its own). The shim reads its OOM-kill count (exit_record.h) once
+// the container is created and again before it records the exit, which is
+// before the runtime's delete removes the cgroup; a rise is recorded as
+// "oom_killed": true. Without the file, or on a kernel without the counter,
+// oom_killed is false.
+//
 // Exit: the shim reaps every child; when the init exits it drains output
 // until EOF (at most 5 s), flushes partial lines to the log, writes
 // <state>/exit.json atomically (exit_record.h), flushes and closes attach
@@ -114,6 +123,8 @@ class Shim {
 
   ShimOptions o_;
   pid_t init_pid_ = -1;
+  std::string memory_cgroup_;    // "" when the caller named none
+  uint64_t oom_kills_at_create_ = 0;
   bool init_exited_ = false;
   int init_status_ = 0;
   struct timespec exited_at_{};

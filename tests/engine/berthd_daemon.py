@@ -9,7 +9,11 @@ from pathlib import Path
 
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-BERTHD = ROOT / "build" / "berthd"
+# BERTH_BUILD_DIR: a build other than build/ (berthd finds its shim, runtime
+# and init beside itself).
+BUILD = Path(os.environ.get("BERTH_BUILD_DIR") or ROOT / "build")
+BERTHD = BUILD / "berthd"
+BERTH = BUILD / "berth"
 CLIS = [c for c in ("/usr/local/bin/docker", "/usr/bin/docker") if os.path.exists(c)]
 PY = "/usr/bin/python3"
 

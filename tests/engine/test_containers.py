@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from berthd_daemon import CLIS, PY, Daemon
+from berthd_daemon import BERTH, CLIS, PY, Daemon
 
 
 def wait_until(pred, timeout=10, what="condition"):
@@ -109,6 +109,23 @@ def test_errors_match_docker(engine):
     assert p.returncode == 127, (p.returncode, p.stderr)
     p = d("exec", "nonexistent", "true")
     assert p.returncode != 0 and "No such container" in p.stderr
+
+
+@pytest.mark.parametrize("cli", CLIS + [str(BERTH)])
+def test_attach_to_created_container_fails_like_docker(engine, cli):
+    # The CLI refuses before it calls attach: the daemon would otherwise hold
+    # the session open until someone starts the container (docker run's flow).
+    if not os.path.exists(cli):
+        pytest.skip(f"{cli} not built")
+    cid = engine.docker(CLIS[0], "create", "busybox", "echo", "never").stdout.strip()
+    try:
+        p = engine.docker(cli, "attach", cid)
+        assert (p.returncode, p.stdout) == (1, ""), p.stderr
+        assert p.stderr.strip().endswith("You cannot attach to a stopped container, start it first"), p.stderr
+        state = engine.docker(CLIS[0], "inspect", "-f", "{{.State.Status}}", cid).stdout.strip()
+        assert state == "created"
+    finally:
+        engine.docker(CLIS[0], "rm", "-f", cid)
 
 
 def test_restart_policy_on_failure(engine):

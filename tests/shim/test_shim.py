@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-BUILD = ROOT / "build"
+BUILD = Path(os.environ.get("BERTH_BUILD_DIR") or ROOT / "build")
 SHIM = BUILD / "berth-shim"
 RUNTIME = BUILD / "berth-runtime"
 
@@ -116,7 +116,7 @@ def test_json_file_log_and_exit_code(shim):
     s = shim(["sh", "-c", r'echo out; echo err >&2; printf "a\tb<\001>\n"; printf tail; exit 3'])
     s.start()
     ex = s.wait_exit()
-    assert ex["exit_code"] == 3 and ex["signal"] == 0
+    assert ex["exit_code"] == 3 and ex["signal"] == 0 and ex["oom_killed"] is False
     assert ex["exited_at"].endswith("Z")
     recs = s.log_records()
     by = {(r["stream"], r["log"]) for r in recs}
@@ -138,6 +138,52 @@ def test_killed_by_signal_reports_128_plus(shim):
     os.kill(int((s.state / "init.pid").read_text()), signal.SIGKILL)
     ex = s.wait_exit()
     assert ex["exit_code"] == 137 and ex["signal"] == 9
+
+
+def alive(pid):
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def memory_cgroup_dir(cgroups_path):
+    """Where the runtime puts an absolute cgroupsPath's memory controller."""
+    if os.path.exists("/sys/fs/cgroup/cgroup.controllers"):  # cgroup v2
+        return Path("/sys/fs/cgroup" + cgroups_path)
+    return Path("/sys/fs/cgroup/memory" + cgroups_path)
+
+
+@pytest.mark.parametrize("hog", [True, False])
+def test_records_oom_kills_of_the_named_memory_cgroup(shim, hog):
+    cgroups_path = f"/berth-shim-test/{uuid.uuid4().hex[:8]}"
+
+    def limit(cfg):
+        cfg["linux"]["cgroupsPath"] = cgroups_path
+        mem = 8 << 20
+        cfg["linux"].setdefault("resources", {})["memory"] = {"limit": mem, "swap": mem}
+    # tail keeps the last "line" of /dev/zero, which never ends: it grows
+    # until the kernel's OOM killer ends it. The other run is killed by us.
+    s = shim(["tail", "/dev/zero"] if hog else ["sleep", "30"], edit=limit)
+    s.state.mkdir(parents=True)
+    (s.state / "memory-cgroup").write_text(f"{memory_cgroup_dir(cgroups_path)}\n")
+    try:
+        s.start()
+        if not hog:
+            os.kill(int((s.state / "init.pid").read_text()), signal.SIGKILL)
+        ex = s.wait_exit()
+        assert ex["exit_code"] == 137 and ex["signal"] == 9
+        assert ex["oom_killed"] is hog
+    finally:
+        # The shim's cleanup (runtime delete) removes the container's cgroup
+        # after exit.json; the parent can go once the shim is gone.
+        deadline = time.time() + 10
+        while time.time() < deadline and alive(s.pid()):
+            time.sleep(0.05)
+        try:
+            memory_cgroup_dir("/berth-shim-test").rmdir()
+        except OSError:
+            pass  # another run's cgroup is still there, or the runtime kept none
 
 
 def test_runtime_error_reaches_caller(shim):
