@@ -39,6 +39,13 @@ std::vector<std::string> merge_config_file(const std::string& path, const std::s
       cfg->debug = val.get<bool>();
     } else if (key == "default-runtime") {
       cfg->default_runtime = get_string(val, key, path);
+    } else if (key == "registry-mirrors" || key == "insecure-registries") {
+      if (!val.is_array()) fail("config file {}: {} must be a list", path, key);
+      auto& list = key == "registry-mirrors" ? cfg->registry_mirrors : cfg->insecure_registries;
+      for (const auto& v : val) list.push_back(get_string(v, key, path));
+    } else if (key == "max-concurrent-downloads" || key == "max-concurrent-uploads") {
+      if (!val.is_number_integer() || val.get<int>() < 1) fail("config file {}: {} must be a positive integer", path, key);
+      (key == "max-concurrent-downloads" ? cfg->max_concurrent_downloads : cfg->max_concurrent_uploads) = val.get<int>();
     } else if (key == "runtimes") {
       if (!val.is_object()) fail("config file {}: runtimes must be an object", path);
       for (const auto& [name, rt] : val.items()) {

@@ -1,6 +1,7 @@
 // berthd's settings: dockerd's flag names, and the daemon.json keys that
 // mirror them (hosts, data-root, exec-root, pidfile, log-level, debug,
-// default-runtime, runtimes).
+// default-runtime, runtimes, registry-mirrors, insecure-registries,
+// max-concurrent-downloads, max-concurrent-uploads).
 //
 // Contract: as in dockerd, a setting given both as a flag and in the config
 // file is an error (the daemon does not guess which one was meant), except
@@ -29,6 +30,10 @@ struct DaemonConfig {
   bool debug = false;
   std::string default_runtime = "berth-runtime";
   std::map<std::string, api::RuntimeInfo> runtimes;
+  std::vector<std::string> registry_mirrors;
+  std::vector<std::string> insecure_registries;
+  int max_concurrent_downloads = 3;
+  int max_concurrent_uploads = 5;
 };
 
 // Applies the file's keys to cfg. flags_given names the daemon.json keys

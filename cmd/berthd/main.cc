@@ -11,11 +11,13 @@
 
 #include "api/archive_routes.h"
 #include "api/container_routes.h"
+#include "api/distribution_routes.h"
 #include "api/event_routes.h"
 #include "api/http_server.h"
 #include "api/image_routes.h"
 #include "api/router.h"
 #include "api/system_routes.h"
+#include "engine/distribution.h"
 #include "engine/engine.h"
 #include "base/error.h"
 #include "base/fs.h"
@@ -91,6 +93,13 @@ int run(int argc, char** argv) {
   auto* o_debug = app.add_flag("-D,--debug", cfg.debug, "debug mode");
   auto* o_defrt = app.add_option("--default-runtime", cfg.default_runtime, "runtime for containers")->capture_default_str();
   app.add_option("--add-runtime", add_runtimes, "register a runtime: name=path");
+  auto* o_mirror = app.add_option("--registry-mirror", cfg.registry_mirrors, "preferred Docker Hub mirror");
+  auto* o_insecure = app.add_option("--insecure-registry", cfg.insecure_registries,
+                                    "registry (host:port or CIDR) reached without verified TLS");
+  auto* o_downloads = app.add_option("--max-concurrent-downloads", cfg.max_concurrent_downloads,
+                                     "layers downloaded at once per pull")->capture_default_str();
+  auto* o_uploads = app.add_option("--max-concurrent-uploads", cfg.max_concurrent_uploads,
+                                   "layers uploaded at once per push")->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -109,6 +118,10 @@ int run(int argc, char** argv) {
     note(o_level, "log-level");
     note(o_debug, "debug");
     note(o_defrt, "default-runtime");
+    note(o_mirror, "registry-mirrors");
+    note(o_insecure, "insecure-registries");
+    note(o_downloads, "max-concurrent-downloads");
+    note(o_uploads, "max-concurrent-uploads");
     // --add-runtime adds to the file's runtimes instead of conflicting: both
     // are lists of extra runtimes, and merging them loses nothing.
     std::vector<std::string> ignored;
@@ -186,7 +199,11 @@ int run(int argc, char** argv) {
   api::add_system_routes(router, dinfo);
   api::add_container_routes(router, engine);
   api::add_exec_routes(router, engine);
-  api::add_image_routes(router, engine);
+  registry::RegistryConfig rcfg{cfg.registry_mirrors, cfg.insecure_registries};
+  engine::Distribution distribution(engine, cfg.data_root, rcfg,
+                                    {cfg.max_concurrent_downloads, cfg.max_concurrent_uploads});
+  api::add_image_routes(router, engine, distribution);
+  api::add_distribution_routes(router, engine, distribution);
   api::add_archive_routes(router, engine);
   api::add_event_routes(router, engine.events());
   api::HttpServer server([&router](api::Request& req, api::Response& res) { router.serve(req, res); },

@@ -4,9 +4,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <set>
 #include <thread>
 
 #include "api/container_json.h"
+#include "api/distribution_routes.h"
 #include "api/stream_pump.h"
 #include "base/clock.h"
 #include "base/fs.h"
@@ -148,10 +150,44 @@ json delete_image(engine::Engine& eng, const std::string& name, bool force) {
                    std::find(r.repo_digests.begin(), r.repo_digests.end(), normalized) != r.repo_digests.end();
   } catch (const Error&) {
   }
-  if (by_reference && r.repo_tags.size() + r.repo_digests.size() > 1) {
-    eng.images().untag(normalized);
-    out.push_back({{"Untagged", normalized}});
-    eng.events().publish({"image", "untag", r.id.str(), {{"name", normalized}}, 0});
+  if (by_reference) {
+    // docker's imageDelete: untag; when that was the repository's last tag,
+    // its digest references go too; the image itself goes only when no
+    // reference is left and no container uses it.
+    auto untag = [&](const std::string& ref) {
+      eng.images().untag(ref);
+      out.push_back({{"Untagged", ref}});
+      eng.events().publish({"image", "untag", r.id.str(), {{"name", ref}}, 0});
+    };
+    // Removing the only repository naming an image a container uses would
+    // leave it dangling: docker wants that forced.
+    std::set<std::string> repos;
+    for (const auto& t : r.repo_tags) repos.insert(image::parse_reference(t).name());
+    for (const auto& d : r.repo_digests) repos.insert(image::parse_reference(d).name());
+    if (!force && repos.size() <= 1) {
+      auto users = containers_using(eng, r.id, false);
+      if (!users.empty())
+        throw engine::ConflictError(fmt::format(
+            "conflict: unable to remove repository reference \"{}\" (must force) - container {} is using its referenced image {}",
+            name, users[0].substr(0, 12), r.id.hex().substr(0, 12)));
+    }
+    untag(normalized);
+    image::Reference removed = image::parse_reference(normalized);
+    image::ImageRecord now = eng.images().get(r.id);
+    if (!removed.digest) {
+      bool repo_tag_left = std::any_of(now.repo_tags.begin(), now.repo_tags.end(), [&](const std::string& t) {
+        return image::parse_reference(t).name() == removed.name();
+      });
+      if (!repo_tag_left)
+        for (const auto& d : now.repo_digests)
+          if (image::parse_reference(d).name() == removed.name()) untag(d);
+      now = eng.images().get(r.id);
+    }
+    if (!now.repo_tags.empty() || !now.repo_digests.empty()) return out;
+    if (!containers_using(eng, r.id, false).empty()) return out;  // left dangling, as docker does
+    eng.images().remove(r.id);
+    out.push_back({{"Deleted", r.id.str()}});
+    eng.events().publish({"image", "delete", r.id.str(), {{"name", r.id.str()}}, 0});
     return out;
   }
   auto running = containers_using(eng, r.id, true);
@@ -179,7 +215,7 @@ json delete_image(engine::Engine& eng, const std::string& name, bool force) {
 
 }  // namespace
 
-void add_image_routes(Router& router, engine::Engine& eng) {
+void add_image_routes(Router& router, engine::Engine& eng, engine::Distribution& dist) {
   router.add("GET", "/images/json", [&eng](Request& req, Response& res) {
     Filters f = req.query().filters();
     // ?all would add intermediate images; imported and loaded images have none.
@@ -258,9 +294,10 @@ void add_image_routes(Router& router, engine::Engine& eng) {
     }
     res.send_json(200, {{"ImagesDeleted", deleted.empty() ? json(nullptr) : deleted}, {"SpaceReclaimed", 0}});
   });
-  router.add("POST", "/images/create", [&eng](Request& req, Response& res) {
+  router.add("POST", "/images/create", [&eng, &dist](Request& req, Response& res) {
     const Query& q = req.query();
-    if (!q.has("fromSrc")) throw ApiError(500, "pulling images is not supported yet (import with fromSrc=- instead)");
+    if (q.has("fromImage")) return serve_pull(dist, req, res);
+    if (!q.has("fromSrc")) throw ApiError(400, "fromImage or fromSrc is required");
     if (q.get("fromSrc") != "-") throw ApiError(400, "importing from a URL is not supported; send the tarball as the body (fromSrc=-)");
     image::ImportOptions o;
     std::string repo = q.get("repo"), tag = q.get("tag");

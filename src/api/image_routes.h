@@ -9,10 +9,12 @@
 #pragma once
 
 #include "api/router.h"
+#include "engine/distribution.h"
 #include "engine/engine.h"
 
 namespace berth::api {
 
-void add_image_routes(Router& router, engine::Engine& engine);
+// POST /images/create with fromImage is a pull, served by dist.
+void add_image_routes(Router& router, engine::Engine& engine, engine::Distribution& dist);
 
 }  // namespace berth::api

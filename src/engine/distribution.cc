@@ -15,50 +15,51 @@ std::string ref_text(const Reference& r) { return r.familiar(); }
 
 }  // namespace
 
-Distribution::Distribution(Engine& engine, std::string data_root, registry::RegistryConfig config)
-    : engine_(engine), config_(std::move(config)), sources_(std::move(data_root)) {}
+Distribution::Distribution(Engine& engine, std::string data_root, registry::RegistryConfig config,
+                           TransferLimits limits)
+    : engine_(engine), config_(std::move(config)), limits_(limits), sources_(std::move(data_root)) {}
 
 registry::Stores Distribution::stores() {
   return registry::Stores{engine_.content(), engine_.snapshots(), engine_.images(), &sources_};
 }
 
 registry::Repository Distribution::repository(const Reference& ref, const registry::AuthConfig& auth, bool push) {
-  return registry::Repository(http_, registry::endpoints_for(ref.domain, config_, push), ref.path, auth, push);
+  registry::Repository repo(http_, registry::endpoints_for(ref.domain, config_, push), ref.path, auth, push);
+  repo.set_display_name(ref.familiar_name());
+  return repo;
 }
 
 std::string Distribution::pull(const std::string& reference, bool all_tags, const std::string& platform,
                                const registry::AuthConfig& auth, const registry::ProgressFn& progress) {
   Reference ref = image::parse_reference(reference);
   registry::PullOptions opts;
+  opts.max_concurrent_downloads = limits_.max_concurrent_downloads;
   if (!platform.empty()) opts.platform = image::Platform::parse(platform);
   std::vector<Reference> targets;
+  // Errors name the manifest or layer already, as dockerd's do: no wrapping.
   registry::Repository repo = repository(ref, auth, false);
-  try {
-    if (all_tags && !ref.tag && !ref.digest) {
-      for (const auto& t : repo.list_tags()) {
-        Reference r = ref;
-        r.tag = t;
-        targets.push_back(r);
-      }
-      if (targets.empty()) fail("no tags");
-    } else {
-      targets.push_back(image::with_default_tag(ref));
+  if (all_tags && !ref.tag && !ref.digest) {
+    for (const auto& t : repo.list_tags()) {
+      Reference r = ref;
+      r.tag = t;
+      targets.push_back(r);
     }
-    bool any_new = false;
-    for (const auto& r : targets) {
-      registry::PullResult res = registry::pull_image(repo, r, stores(), opts, progress);
-      any_new = any_new || res.new_image;
-      if (progress) progress({"", "Digest: " + res.digest.str()});
-      engine_.events().publish({"image", "pull", ref_text(r), {{"name", r.familiar_name()}}, 0});
-    }
-    Reference shown = all_tags ? ref : targets.front();
-    if (progress)
-      progress({"", std::string(any_new ? "Status: Downloaded newer image for " : "Status: Image is up to date for ") +
-                        ref_text(shown)});
-    return ref_text(shown);
-  } catch (const Error& e) {
-    throw e.wrap("pull " + ref_text(ref));
+    if (targets.empty()) fail("no tags");
+  } else {
+    targets.push_back(image::with_default_tag(ref));
   }
+  bool any_new = false;
+  for (const auto& r : targets) {
+    registry::PullResult res = registry::pull_image(repo, r, stores(), opts, progress);
+    any_new = any_new || res.new_image;
+    if (progress) progress({"", "Digest: " + res.digest.str()});
+    engine_.events().publish({"image", "pull", ref_text(r), {{"name", r.familiar_name()}}, 0});
+  }
+  Reference shown = all_tags ? ref : targets.front();
+  if (progress)
+    progress({"", std::string(any_new ? "Status: Downloaded newer image for " : "Status: Image is up to date for ") +
+                      ref_text(shown)});
+  return ref_text(shown);
 }
 
 void Distribution::push(const std::string& reference, const registry::AuthConfig& auth,
@@ -81,7 +82,9 @@ void Distribution::push(const std::string& reference, const registry::AuthConfig
   registry::Repository repo = repository(ref, auth, true);
   for (const auto& [r, img] : targets) {
     try {
-      registry::push_image(repo, r, img, stores(), {}, progress);
+      registry::PushOptions opts;
+      opts.max_concurrent_uploads = limits_.max_concurrent_uploads;
+      registry::push_image(repo, r, img, stores(), opts, progress);
     } catch (const Error& e) {
       throw e.wrap("push " + ref_text(r));
     }

@@ -31,9 +31,14 @@
 
 namespace berth::engine {
 
+struct TransferLimits {
+  int max_concurrent_downloads = 3;
+  int max_concurrent_uploads = 5;
+};
+
 class Distribution {
  public:
-  Distribution(Engine& engine, std::string data_root, registry::RegistryConfig config);
+  Distribution(Engine& engine, std::string data_root, registry::RegistryConfig config, TransferLimits limits = {});
 
   // Returns the familiar reference pulled ("busybox:latest").
   std::string pull(const std::string& reference, bool all_tags, const std::string& platform,
@@ -58,6 +63,7 @@ class Distribution {
 
   Engine& engine_;
   registry::RegistryConfig config_;
+  TransferLimits limits_;
   registry::HttpClient http_;
   registry::BlobSources sources_;
 };

@@ -213,9 +213,10 @@ PullResult pull_image(Repository& repo, const image::Reference& ref, Stores stor
                       const ProgressFn& progress) {
   Reporter report(progress);
   std::string ref_str = ref.digest ? *ref.digest : *ref.tag;
-  report.status(ref_str, "Pulling from " + ref.path.substr(ref.domain == "docker.io" && ref.path.starts_with("library/") ? 8 : 0));
-
+  // Like dockerd, say nothing before the manifest is found: an unknown
+  // reference then fails before any progress went out.
   FetchedManifest top = repo.get_manifest(ref_str);
+  report.status(ref_str, "Pulling from " + ref.path.substr(ref.domain == "docker.io" && ref.path.starts_with("library/") ? 8 : 0));
   json doc = image::parse_json_document(top.bytes, "manifest " + ref_str);
   std::string type = image::manifest_media_type(doc, top.media_type);
   FetchedManifest chosen = top;

@@ -233,7 +233,7 @@ TEST_F(PushPull, UnknownTagAndRepositoryGiveRegistryErrors) {
   Local a, b;
   push(a, two_layer_image(a), "known/app:1");
   EXPECT_EQ(berth::test::error_of([&] { pull(b, "known/app:2"); }),
-            "manifest for 2 not found: manifest unknown: manifest unknown");
+            "manifest for known/app:2 not found: manifest unknown: manifest unknown");
   std::string err = berth::test::error_of([&] { pull(b, "nobody/here:1"); });
   EXPECT_NE(err.find("unknown"), std::string::npos) << err;
 }

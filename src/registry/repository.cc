@@ -181,7 +181,9 @@ FetchedManifest Repository::get_manifest(const std::string& ref) {
   HttpRequest req{.url = url(path_ + "/manifests/" + ref)};
   req.headers.push_back(kManifestAccept);
   HttpResponse res = send(req);
-  if (res.status == 404) fail("manifest for {} not found: {}", ref, registry_error_text(res.status, res.body));
+  if (res.status == 404)
+    fail("manifest for {}{}{} not found: {}", display_name_.empty() ? path_ : display_name_,
+         ref.starts_with("sha256:") ? "@" : ":", ref, registry_error_text(res.status, res.body));
   if (!res.ok()) fail_response("manifest " + ref, res);
   FetchedManifest m{res.body, res.header("content-type"), image::sha256_of(res.body)};
   Digest want = m.digest;

@@ -62,6 +62,8 @@ class Repository {
   void connect();
   const Endpoint& endpoint() const { return endpoint_; }
   const std::string& path() const { return path_; }
+  // How errors name the repository ("localhost:5000/app"); path() until set.
+  void set_display_name(std::string name) { display_name_ = std::move(name); }
 
   // Also asks for pull access to another repository of the same registry
   // (the source of a cross-repository blob mount). Before the first request.
@@ -107,6 +109,7 @@ class Repository {
   std::vector<Endpoint> endpoints_;
   Endpoint endpoint_;
   std::string path_;
+  std::string display_name_;
   AuthConfig auth_;
   std::vector<std::string> scopes_;
   std::string authorization_;  // "Bearer ..." / "Basic ..."
