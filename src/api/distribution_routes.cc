@@ -32,6 +32,8 @@ registry::AuthConfig auth_from_json(const json& j) {
 }
 
 int status_for(const std::string& msg) {
+  // Not 401: the docker CLI answers a 401 to a pull by prompting for a login.
+  if (msg.find("pull access denied") != std::string::npos) return 404;
   if (msg.find("unauthorized") != std::string::npos || msg.find("denied") != std::string::npos) return 401;
   if (msg.find("not found") != std::string::npos || msg.find("unknown") != std::string::npos ||
       msg.find("does not exist") != std::string::npos || msg.find("No such image") != std::string::npos)

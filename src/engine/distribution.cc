@@ -50,7 +50,20 @@ std::string Distribution::pull(const std::string& reference, bool all_tags, cons
   }
   bool any_new = false;
   for (const auto& r : targets) {
-    registry::PullResult res = registry::pull_image(repo, r, stores(), opts, progress);
+    registry::PullResult res = [&] {
+      try {
+        return registry::pull_image(repo, r, stores(), opts, progress);
+      } catch (const Error& e) {
+        // dockerd's translatePullError: a registry that refuses us may be
+        // hiding a repository that does not exist.
+        std::string msg = e.what();
+        if (msg.find("unauthorized") != std::string::npos || msg.find("denied") != std::string::npos ||
+            msg.find("name unknown") != std::string::npos)
+          fail("pull access denied for {}, repository does not exist or may require 'docker login': {}",
+               r.familiar_name(), msg);
+        throw;
+      }
+    }();
     any_new = any_new || res.new_image;
     if (progress) progress({"", "Digest: " + res.digest.str()});
     engine_.events().publish({"image", "pull", ref_text(r), {{"name", r.familiar_name()}}, 0});

@@ -1,0 +1,53 @@
+"""Real registries for end-to-end tests: Debian's docker-registry
+(distribution 2.8) on 127.0.0.1, optionally behind htpasswd Basic auth or
+behind Docker's token auth with a small token server (token_server.py)."""
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Registry:
+    def __init__(self, tmp: Path, auth_yaml: str = ""):
+        self.dir = tmp
+        self.port = free_port()
+        self.host = f"127.0.0.1:{self.port}"
+        cfg = tmp / "config.yml"
+        cfg.write_text(
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n"
+            f"storage:\n  filesystem:\n    rootdirectory: {tmp / 'data'}\n  delete:\n    enabled: true\n"
+            f"http:\n  addr: {self.host}\n" + auth_yaml)
+        self.log = open(tmp / "registry.log", "ab")
+        self.proc = subprocess.Popen(["docker-registry", "serve", str(cfg)], stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"http://{self.host}/v2/", timeout=1)
+                return
+            except urllib.error.HTTPError:
+                return  # 401: up, and asking for credentials
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError("docker-registry did not start: " + (tmp / "registry.log").read_text())
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+        self.log.close()
+
+    def blob_path(self, digest):
+        hexd = digest.split(":", 1)[1]
+        return self.dir / "data/docker/registry/v2/blobs/sha256" / hexd[:2] / hexd / "data"
+
+
+def htpasswd_auth(tmp: Path, user: str, password: str) -> str:
+    out = subprocess.run(["htpasswd", "-Bbn", user, password], check=True, capture_output=True, text=True).stdout
+    (tmp / "htpasswd").write_text(out)
+    return f"auth:\n  htpasswd:\n    realm: test\n    path: {tmp / 'htpasswd'}\n"
