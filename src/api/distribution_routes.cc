@@ -1,9 +1,12 @@
 #include "api/distribution_routes.h"
 
+#include <optional>
+
 #include <nlohmann/json.hpp>
 
 #include "base/base64.h"
 #include "base/error.h"
+#include "base/strings.h"
 #include "image/reference.h"
 
 namespace berth::api {
@@ -145,6 +148,48 @@ void add_distribution_routes(Router& router, engine::Engine& eng, engine::Distri
                           {"digest", info.descriptor.digest.str()},
                           {"size", info.descriptor.size}}},
                         {"Platforms", info.platforms}});
+  });
+  router.add("GET", "/images/search", [&dist](Request& req, Response& res) {
+    const Query& q = req.query();
+    long long limit = 25;
+    if (q.has("limit") && (!parse_int64(q.get("limit"), &limit) || limit < 1 || limit > 100))
+      throw ApiError(400, fmt::format("limit {} is outside the range of [1, 100]", q.get("limit")));
+    Filters f = q.filters();
+    long long min_stars = 0;
+    std::optional<bool> official, automated;
+    for (const auto& [key, values] : f) {
+      for (const auto& v : values) {
+        if (key == "stars") {
+          if (!parse_int64(v, &min_stars)) throw ApiError(400, fmt::format("invalid filter 'stars={}'", v));
+        } else if (key == "is-official" || key == "is-automated") {
+          if (v != "true" && v != "false") throw ApiError(400, fmt::format("invalid filter '{}={}'", key, v));
+          (key == "is-official" ? official : automated) = v == "true";
+        } else {
+          throw ApiError(400, fmt::format("invalid filter '{}'", key));
+        }
+      }
+    }
+    std::string term = q.get("term");
+    if (term.empty()) throw ApiError(400, "search term is required");
+    auto found = [&] {
+      try {
+        return dist.search(term, static_cast<int>(limit), parse_registry_auth(req.header("X-Registry-Auth")));
+      } catch (const Error& e) {
+        throw ApiError(500, e.what());
+      }
+    }();
+    json out = json::array();
+    for (const auto& r : found) {
+      if (r.star_count < min_stars || (official && r.is_official != *official) ||
+          (automated && r.is_automated != *automated))
+        continue;
+      out.push_back({{"star_count", r.star_count},
+                     {"is_official", r.is_official},
+                     {"name", r.name},
+                     {"is_automated", r.is_automated},
+                     {"description", r.description}});
+    }
+    res.send_json(200, out);
   });
   (void)eng;
 }

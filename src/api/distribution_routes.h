@@ -1,5 +1,6 @@
 // Registry endpoints of the Engine API: POST /images/create?fromImage
-// (pull), POST /images/{name}/push, POST /auth, GET /distribution/{name}/json.
+// (pull), POST /images/{name}/push, POST /auth, GET /distribution/{name}/json,
+// GET /images/search (filters stars, is-official, is-automated).
 //
 // Pull and push answer with docker's JSON message stream
 // ({"status","id","progressDetail"}; errors as {"errorDetail","error"}).

@@ -116,6 +116,11 @@ std::string Distribution::login(const std::string& server, const registry::AuthC
   return repo.login();
 }
 
+std::vector<registry::SearchResult> Distribution::search(const std::string& term, int limit,
+                                                        const registry::AuthConfig& auth) {
+  return registry::search_index(http_, config_, registry::search_target(term), limit, auth);
+}
+
 Distribution::RemoteInfo Distribution::inspect(const std::string& reference, const registry::AuthConfig& auth) {
   Reference ref = image::with_default_tag(image::parse_reference(reference));
   registry::Repository repo = repository(ref, auth, false);

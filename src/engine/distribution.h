@@ -28,6 +28,7 @@
 #include "registry/pull.h"
 #include "registry/push.h"
 #include "registry/repository.h"
+#include "registry/search.h"
 
 namespace berth::engine {
 
@@ -54,6 +55,9 @@ class Distribution {
     std::vector<nlohmann::json> platforms;
   };
   RemoteInfo inspect(const std::string& reference, const registry::AuthConfig& auth);
+
+  // docker search: the index's results for term, at most limit.
+  std::vector<registry::SearchResult> search(const std::string& term, int limit, const registry::AuthConfig& auth);
 
   const registry::RegistryConfig& config() const { return config_; }
 

@@ -1,8 +1,12 @@
-"""Docker's token authentication (distribution's auth/token spec) for a
-real docker-registry: an HTTP endpoint that checks Basic credentials and
+"""A stand-in for Docker Hub's auth and index services until berth-hub
+serves them: Docker's token authentication (distribution's auth/token spec)
+for a real docker-registry, and the index's /v1/search. Token auth is an HTTP endpoint that checks Basic credentials and
 issues RS256 JWTs with the granted "access" claims. The registry trusts the
 signing certificate (rootcertbundle) and finds it by the JWT's "kid", the
 libtrust key ID of the public key.
+
+The search index answers /v1/search?q=&n= from `index` (a list of result
+dicts in Docker Hub's shape), matching q as a substring of the name.
 
 Grants: anonymous callers may pull repositories under "public/"; users in
 `users` may pull and push anything. Anything else gets a token with no
@@ -35,8 +39,10 @@ def libtrust_key_id(public_key):
 
 
 class TokenServer:
-    def __init__(self, tmp, users):
+    def __init__(self, tmp, users, index=()):
         self.users = users
+        self.index = list(index)
+        self.searches = []  # query strings of /v1/search requests
         self.requests = []  # (account, scopes) per token request
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "berth test token signer")])
@@ -55,8 +61,22 @@ class TokenServer:
             def log_message(self, *a):
                 pass
 
+            def reply(self, status, obj):
+                body = json.dumps(obj).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
             def do_GET(self):
-                q = parse_qs(urlparse(self.path).query)
+                url = urlparse(self.path)
+                q = parse_qs(url.query)
+                if url.path == "/v1/search":
+                    server.searches.append(url.query)
+                    term, n = q.get("q", [""])[0], int(q.get("n", ["25"])[0])
+                    hits = [r for r in server.index if term in r["name"]][:n]
+                    return self.reply(200, {"num_results": len(hits), "query": term, "page": 1, "results": hits})
                 account = None
                 auth = self.headers.get("Authorization", "")
                 if auth.startswith("Basic "):
