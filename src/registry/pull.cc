@@ -189,22 +189,32 @@ void fetch_layer(Repository& repo, const LayerJob& job, Stores stores, Reporter&
                        msg.find("entry ") != std::string::npos;
       bool final = (bad_bytes && !resumed) || attempt >= attempts;
       if (final) throw;
-      report.status(id, fmt::format("Retrying in {} seconds", attempt));
+      report.status(id, fmt::format("Retrying in {} second{}", attempt, attempt > 1 ? "s" : ""));
       std::this_thread::sleep_for(std::chrono::seconds(attempt));
     }
   }
 }
 
-std::string fetch_config(Repository& repo, const Descriptor& d, Stores stores) {
+// Small enough to refetch whole when a transfer breaks.
+std::string fetch_config(Repository& repo, const Descriptor& d, Stores stores, Reporter& report, int attempts) {
   if (stores.content.exists(d.digest)) return stores.content.read(d.digest);
-  std::string bytes;
-  repo.fetch_blob(d.digest, 0, [&](std::string_view data) {
-    if (bytes.size() + data.size() > (64u << 20)) fail("config {}: larger than 64 MiB", d.digest.str());
-    bytes.append(data);
-  }, {});
-  Digest got = image::sha256_of(bytes);
-  if (got != d.digest) fail("config {}: digest mismatch (got {})", d.digest.str(), got.str());
-  return bytes;
+  for (int attempt = 1;; ++attempt) {
+    std::string bytes;
+    try {
+      repo.fetch_blob(d.digest, 0, [&](std::string_view data) {
+        if (bytes.size() + data.size() > (64u << 20)) fail("config {}: larger than 64 MiB", d.digest.str());
+        bytes.append(data);
+      }, {});
+    } catch (const Error& e) {
+      if (attempt >= attempts || std::string_view(e.what()).find("larger than") != std::string_view::npos) throw;
+      report.status(short_id(d.digest), fmt::format("Retrying in {} second{}", attempt, attempt > 1 ? "s" : ""));
+      std::this_thread::sleep_for(std::chrono::seconds(attempt));
+      continue;
+    }
+    Digest got = image::sha256_of(bytes);
+    if (got != d.digest) fail("config {}: digest mismatch (got {})", d.digest.str(), got.str());
+    return bytes;
+  }
 }
 
 }  // namespace
@@ -230,7 +240,7 @@ PullResult pull_image(Repository& repo, const image::Reference& ref, Stores stor
   }
   image::ImageManifest m = image::parse_image_manifest(doc, type, "manifest " + chosen.digest.str());
 
-  std::string config = fetch_config(repo, m.config, stores);
+  std::string config = fetch_config(repo, m.config, stores, report, opts.attempts);
   std::vector<Digest> diff_ids =
       image::config_diff_ids(image::parse_json_document(config, "config " + m.config.digest.str()),
                              "config " + m.config.digest.str());

@@ -177,3 +177,23 @@ def test_python_sdk_push_and_pull(engine, registry):
     data = client.api.inspect_distribution(f"{repo}:v1")
     assert data["Descriptor"]["digest"].startswith("sha256:")
     assert {"architecture": "amd64", "os": "linux"} in data["Platforms"]
+
+
+def test_broken_download_is_retried_and_resumed(engine, registry, tmp_path):
+    from flaky_proxy import FlakyProxy
+    name = f"{registry.host}/flaky/app:1"
+    ok(run(engine, "tag", "busybox:latest", name))
+    ok(run(engine, "push", name))
+    proxy = FlakyProxy(registry.host)
+    fresh = Daemon(tmp_path).start()
+    try:
+        via = f"{proxy.host}/flaky/app:1"
+        out = ok(run(fresh, "pull", via))
+        assert "Retrying in 1 second" in out
+        # Every blob was cut once; the retry asked only for the rest of it.
+        resumed = [r for _, r in proxy.ranges if r]
+        assert resumed and all(r.startswith("bytes=") and not r.startswith("bytes=0-") for r in resumed), proxy.ranges
+        assert ok(run(fresh, "run", "--rm", via, "echo", "resumed")) == "resumed\n"
+    finally:
+        fresh.stop()
+        proxy.stop()
