@@ -47,4 +47,9 @@ bool is_layer_media_type(std::string_view m) {
          m == "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
 }
 
+bool is_foreign_layer_media_type(std::string_view m) {
+  return m.starts_with("application/vnd.docker.image.rootfs.foreign.") ||
+         m.starts_with("application/vnd.oci.image.layer.nondistributable.");
+}
+
 }  // namespace berth::image

@@ -32,5 +32,8 @@ std::string layer_media_type(BlobCompression c);
 // Whether a manifest's layer media type is a tar we can unpack
 // (tar, tar+gzip, tar+zstd in OCI and Docker spellings, incl. non-distributable).
 bool is_layer_media_type(std::string_view media_type);
+// Foreign (Docker) or non-distributable (OCI) layers: fetched from their
+// descriptor's urls, never pushed (docker's default).
+bool is_foreign_layer_media_type(std::string_view media_type);
 
 }  // namespace berth::image

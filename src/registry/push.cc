@@ -74,15 +74,21 @@ PushResult push_image(Repository& repo, const image::Reference& ref, const image
     Digest digest;
     std::string id;  // progress id: short diff_id for layers
     uint64_t size;
+    bool foreign = false;  // stays where its urls point
   };
   std::vector<Blob> blobs;
   for (size_t i = 0; i < img.layers.size(); ++i) {
-    blobs.push_back({img.layers[i].digest, short_id(img.diff_ids[i]), img.layers[i].size});
+    blobs.push_back({img.layers[i].digest, short_id(img.diff_ids[i]), img.layers[i].size,
+                     image::is_foreign_layer_media_type(img.layers[i].media_type)});
     report(blobs.back().id, "Preparing");
   }
   for (const auto& b : blobs) report(b.id, "Waiting");
 
   auto push_blob = [&](const Blob& b, bool is_layer) {
+    if (b.foreign) {
+      report(b.id, "Skipped foreign layer");
+      return;
+    }
     if (repo.blob_size(b.digest)) {
       if (is_layer) report(b.id, "Layer already exists");
       return;

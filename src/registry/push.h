@@ -1,7 +1,9 @@
 // Pushing an image from the local stores to a registry.
 //
 // Contract:
-// - Each layer blob goes up as stored (no recompression): first a HEAD
+// - Foreign / non-distributable layers are not uploaded ("Skipped foreign
+//   layer"): the manifest keeps pointing at their urls.
+// - Each other layer blob goes up as stored (no recompression): first a HEAD
 //   check ("Layer already exists"), then a cross-repository mount from a
 //   repository on the same registry known to hold it ("Mounted from x"),
 //   else an upload (monolithic, or chunked PATCHes when chunk_size > 0).

@@ -197,3 +197,57 @@ def test_broken_download_is_retried_and_resumed(engine, registry, tmp_path):
     finally:
         fresh.stop()
         proxy.stop()
+
+
+def test_foreign_layer_is_fetched_from_its_urls(engine, tmp_path, tmp_path_factory):
+    import shutil
+    import threading
+    import urllib.request
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from registry_server import Registry
+    reg = Registry(tmp_path_factory.mktemp("foreign-registry"),
+                   "validation:\n  manifests:\n    urls:\n      allow:\n        - ^http://127\\.0\\.0\\.1\n")
+    name = f"{reg.host}/far/app"
+    ok(run(engine, "tag", "busybox:latest", f"{name}:1"))
+    ok(run(engine, "push", f"{name}:1"))
+    accept = "application/vnd.docker.distribution.manifest.v2+json"
+    req = urllib.request.Request(f"http://{name.replace(reg.host, reg.host + '/v2', 1)}/manifests/1",
+                                 headers={"Accept": accept})
+    manifest = json.loads(urllib.request.urlopen(req).read())
+    layer = manifest["layers"][0]
+    blob = urllib.request.urlopen(f"http://{reg.host}/v2/far/app/blobs/{layer['digest']}").read()
+    hits = []
+
+    class Serve(BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_GET(self):
+            hits.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(blob)))
+            self.end_headers()
+            self.wfile.write(blob)
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Serve)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    layer["mediaType"] = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
+    layer["urls"] = [f"http://127.0.0.1:{httpd.server_address[1]}/layers/busybox"]
+    put = urllib.request.Request(f"http://{reg.host}/v2/far/app/manifests/foreign", method="PUT",
+                                 data=json.dumps(manifest).encode(), headers={"Content-Type": accept})
+    urllib.request.urlopen(put)
+    # The registry no longer serves the layer for this repository: only the url can.
+    shutil.rmtree(reg.dir / "data/docker/registry/v2/repositories/far/app/_layers/sha256" / layer["digest"][7:])
+    fresh = Daemon(tmp_path).start()
+    try:
+        ok(run(fresh, "pull", f"{name}:foreign"))
+        assert hits == ["/layers/busybox"]
+        assert ok(run(fresh, "run", "--rm", f"{name}:foreign", "echo", "foreign")) == "foreign\n"
+        # Pushing it elsewhere leaves the foreign layer where it is.
+        ok(run(fresh, "tag", f"{name}:foreign", f"{reg.host}/far/copy:1"))
+        assert "Skipped foreign layer" in ok(run(fresh, "push", f"{reg.host}/far/copy:1"))
+    finally:
+        fresh.stop()
+        httpd.shutdown()
+        reg.stop()
