@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <chrono>
 #include <exception>
 #include <mutex>
@@ -12,6 +11,7 @@
 #include "base/error.h"
 #include "base/fd.h"
 #include "base/fs.h"
+#include "registry/parallel.h"
 
 namespace berth::registry {
 
@@ -263,29 +263,8 @@ PullResult pull_image(Repository& repo, const image::Reference& ref, Stores stor
     }
   }
 
-  std::atomic<size_t> next{0};
-  std::mutex err_mu;
-  std::exception_ptr first_error;
-  std::atomic<bool> failed{false};
-  auto worker = [&] {
-    while (!failed) {
-      size_t k = next++;
-      if (k >= todo.size()) return;
-      try {
-        fetch_layer(repo, jobs[todo[k]], stores, report, opts.attempts);
-      } catch (...) {
-        std::lock_guard lock(err_mu);
-        if (!first_error) first_error = std::current_exception();
-        failed = true;
-      }
-    }
-  };
-  int n = std::max(1, std::min<int>(opts.max_concurrent_downloads, static_cast<int>(todo.size())));
-  std::vector<std::thread> workers;
-  for (int i = 1; i < n; ++i) workers.emplace_back(worker);
-  worker();
-  for (auto& t : workers) t.join();
-  if (first_error) std::rethrow_exception(first_error);
+  run_parallel(opts.max_concurrent_downloads, todo.size(),
+               [&](size_t k) { fetch_layer(repo, jobs[todo[k]], stores, report, opts.attempts); });
 
   if (!stores.content.exists(m.config.digest)) stores.content.ingest_bytes(config, m.config.digest);
   stores.content.put(chosen.bytes);

@@ -2,7 +2,6 @@
 
 #include <unistd.h>
 
-#include <atomic>
 #include <exception>
 #include <mutex>
 #include <thread>
@@ -11,6 +10,7 @@
 
 #include "base/error.h"
 #include "image/media_types.h"
+#include "registry/parallel.h"
 
 namespace berth::registry {
 
@@ -133,29 +133,13 @@ PushResult push_image(Repository& repo, const image::Reference& ref, const image
       for (const auto& from : stores.sources->on_host(b.digest, host, repo.path())) repo.add_pull_scope(from);
   repo.connect();
 
-  std::atomic<size_t> next{0};
-  std::mutex err_mu;
-  std::exception_ptr first_error;
-  std::atomic<bool> failed{false};
-  auto worker = [&] {
-    while (!failed) {
-      size_t k = next++;
-      if (k >= blobs.size()) return;
-      try {
-        push_blob(blobs[k], true);
-      } catch (const Error& e) {
-        std::lock_guard lock(err_mu);
-        if (!first_error) first_error = std::make_exception_ptr(e.wrap("layer " + blobs[k].digest.short_str()));
-        failed = true;
-      }
+  run_parallel(opts.max_concurrent_uploads, blobs.size(), [&](size_t k) {
+    try {
+      push_blob(blobs[k], true);
+    } catch (const Error& e) {
+      throw e.wrap("layer " + blobs[k].digest.short_str());
     }
-  };
-  int n = std::max(1, std::min<int>(opts.max_concurrent_uploads, static_cast<int>(blobs.size())));
-  std::vector<std::thread> workers;
-  for (int i = 1; i < n; ++i) workers.emplace_back(worker);
-  worker();
-  for (auto& t : workers) t.join();
-  if (first_error) std::rethrow_exception(first_error);
+  });
 
   push_blob({img.id, short_id(img.id), stores.content.size(img.id)}, false);
   auto [bytes, type] = manifest_for_push(img, stores.content);

@@ -1,4 +1,5 @@
-"""A berthd on a private socket and data root, for end-to-end tests."""
+"""A berthd on a private socket and data root, for end-to-end tests, and
+the fixtures every berthd test module shares (conftest files import them)."""
 import os
 import signal
 import socket
@@ -6,6 +7,8 @@ import subprocess
 import time
 import uuid
 from pathlib import Path
+
+import pytest
 
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -76,3 +79,38 @@ class Daemon:
         env = dict(os.environ, DOCKER_HOST=self.host)
         env.pop("DOCKER_CONTEXT", None)
         return subprocess.run([cli, *args], env=env, capture_output=True, text=True, timeout=30)
+
+
+def wait_until(pred, timeout=10, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture(scope="session")
+def rootfs_tar(tmp_path_factory):
+    """A busybox-static root file system as a tar, for `docker import`."""
+    d = tmp_path_factory.mktemp("img")
+    subprocess.run([str(ROOT / "tests" / "make-busybox-bundle"), str(d / "b")], check=True, capture_output=True)
+    tar = d / "rootfs.tar"
+    subprocess.run(["tar", "-C", str(d / "b" / "rootfs"), "-cf", str(tar), "."], check=True)
+    return tar
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory, rootfs_tar):
+    """One daemon per test module with busybox:latest imported."""
+    if not BERTHD.exists():
+        pytest.skip("berthd not built")
+    d = Daemon(tmp_path_factory.mktemp("berthd")).start()
+    p = d.docker(CLIS[0], "import", str(rootfs_tar), "busybox:latest")
+    assert p.returncode == 0, p.stderr
+    yield d
+    # Containers outlive the daemon by design: remove them before it stops.
+    ids = d.docker(CLIS[0], "ps", "-aq").stdout.split()
+    if ids:
+        d.docker(CLIS[0], "rm", "-f", *ids)
+    d.stop()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from berthd_daemon import CLIS, Daemon
+from berthd_daemon import CLIS, Daemon, wait_until
 
 # name -> (run options, command, stopped by the user?, runs after the reboot?)
 CASES = {
@@ -33,13 +33,6 @@ def gone(pid):
         return True
 
 
-def wait_until(pred, timeout=10, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.mark.parametrize("run_dir", ["kept", "wiped"])

@@ -9,16 +9,9 @@ import uuid
 
 import pytest
 
-from berthd_daemon import CLIS, PY, Daemon
+from berthd_daemon import CLIS, PY, Daemon, wait_until
 
 
-def wait_until(pred, timeout=10, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def unique(prefix):

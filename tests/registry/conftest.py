@@ -1,7 +1,6 @@
 """Fixtures for pull/push end-to-end tests: berthd (as in tests/engine) and
 real registries (registry_server.py, token_server.py)."""
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -11,29 +10,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "engine"))
 sys.path.insert(0, str(HERE))
 
-from berthd_daemon import BERTHD, CLIS, ROOT, Daemon  # noqa: E402
-from registry_server import Registry, htpasswd_auth  # noqa: E402
+from berthd_daemon import engine, rootfs_tar  # noqa: E402,F401 (shared fixtures)
+from registry_server import Registry  # noqa: E402
 from token_server import TokenServer  # noqa: E402
-
-
-@pytest.fixture(scope="session")
-def rootfs_tar(tmp_path_factory):
-    d = tmp_path_factory.mktemp("img")
-    subprocess.run([str(ROOT / "tests" / "make-busybox-bundle"), str(d / "b")], check=True, capture_output=True)
-    tar = d / "rootfs.tar"
-    subprocess.run(["tar", "-C", str(d / "b" / "rootfs"), "-cf", str(tar), "."], check=True)
-    return tar
-
-
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory, rootfs_tar):
-    if not BERTHD.exists():
-        pytest.skip("berthd not built")
-    d = Daemon(tmp_path_factory.mktemp("berthd")).start()
-    p = d.docker(CLIS[0], "import", str(rootfs_tar), "busybox:latest")
-    assert p.returncode == 0, p.stderr
-    yield d
-    d.stop()
 
 
 @pytest.fixture(scope="module")

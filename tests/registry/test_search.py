@@ -1,6 +1,5 @@
 """docker search through berthd: /images/search asks the index the term
 names (here the Docker Hub stand-in in token_server.py) and filters."""
-import json
 import os
 import subprocess
 
