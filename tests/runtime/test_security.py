@@ -103,24 +103,48 @@ def test_exec_cwd_through_inherited_fd_cannot_escape(rt):
         subprocess.run(["rm", "-rf", str(secret_dir)])
 
 
-def assert_sealed_memfd(pid):
+def runs_protected_copy(pid):
+    """The runtime re-executed itself: from a private read-only bind mount of its binary (its exe is
+    then the detached mount's root, "/"), or, where it may not mount, from a sealed memfd copy."""
     exe = os.readlink(f"/proc/{pid}/exe")
-    assert exe.startswith("/memfd:berth-runtime"), exe
+    return exe == "/" or exe.startswith("/memfd:berth-runtime")
+
+
+def assert_exe_unwritable(pid):
+    """CVE-2019-5736: nothing can write the runtime's binary through /proc/<pid>/exe, neither while
+    it runs nor afterwards through a descriptor kept from then (the attack's second step)."""
+    assert runs_protected_copy(pid), os.readlink(f"/proc/{pid}/exe")
     try:
         fd = os.open(f"/proc/{pid}/exe", os.O_WRONLY)
     except OSError as e:
-        assert e.errno in (errno.ETXTBSY, errno.EPERM, errno.EACCES), e
-        return
+        assert e.errno in (errno.ETXTBSY, errno.EPERM, errno.EACCES, errno.EROFS), e
+    else:
+        try:
+            with pytest.raises(OSError):
+                os.write(fd, b"overwritten")
+        finally:
+            os.close(fd)
+    return os.open(f"/proc/{pid}/exe", os.O_PATH)
+
+
+def assert_kept_fd_unwritable(path_fd):
     try:
-        with pytest.raises(OSError):
-            os.write(fd, b"overwritten")
-    finally:
-        os.close(fd)
+        fd = os.open(f"/proc/self/fd/{path_fd}", os.O_WRONLY)
+    except OSError as e:
+        assert e.errno in (errno.EROFS, errno.EPERM, errno.EACCES), e
+    else:
+        try:
+            with pytest.raises(OSError):
+                os.write(fd, b"overwritten")
+        finally:
+            os.close(fd)
+    os.close(path_fd)
 
 
-def test_foreground_runtime_runs_from_sealed_memfd(rt):
-    """CVE-2019-5736: while `run` waits in the foreground, its /proc/<pid>/exe is a sealed memfd copy,
-    so a container process cannot overwrite the host's berth-runtime through it."""
+def test_foreground_runtime_runs_from_a_protected_copy(rt):
+    """CVE-2019-5736: while `run` waits in the foreground, its /proc/<pid>/exe is a read-only mount
+    (or sealed memfd copy) of the binary, so a container process cannot overwrite the host's
+    berth-runtime through it, then or after the runtime exited."""
     b = rt.bundle(["sleep", "1000"])
     cid = rt.new_id()
     before = RUNTIME.read_bytes()
@@ -129,20 +153,23 @@ def test_foreground_runtime_runs_from_sealed_memfd(rt):
     try:
         assert wait_until(lambda: rt.cmd("state", cid, check=False).returncode == 0 and
                           rt.state(cid)["status"] == "running")
-        assert_sealed_memfd(proc.pid)
+        kept = assert_exe_unwritable(proc.pid)
+        proc.kill()
+        proc.wait()
+        assert_kept_fd_unwritable(kept)
         assert RUNTIME.read_bytes() == before
     finally:
         proc.kill()
         proc.wait()
 
 
-def test_exec_runtime_runs_from_sealed_memfd(rt):
+def test_exec_runtime_runs_from_a_protected_copy(rt):
     cid, _ = start(rt)
     proc = subprocess.Popen([str(RUNTIME), "--root", str(rt.root), "exec", cid, "sleep", "1000"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        assert wait_until(lambda: os.readlink(f"/proc/{proc.pid}/exe").startswith("/memfd:"))
-        assert_sealed_memfd(proc.pid)
+        assert wait_until(lambda: runs_protected_copy(proc.pid))
+        os.close(assert_exe_unwritable(proc.pid))
     finally:
         proc.kill()
         proc.wait()
@@ -157,11 +184,11 @@ def test_created_init_exe_cannot_be_overwritten_from_inside(rt):
     before = RUNTIME.read_bytes()
     p = rt.cmd("exec", cid, "sh", "-c", "readlink /proc/1/exe; echo pwned >> /proc/1/exe && echo WROTE", check=False)
     assert "WROTE" not in p.stdout
-    # The init is not even dumpable: the link cannot be followed at all. (If it could, it is the memfd.)
-    assert p.stdout == "" or p.stdout.startswith("/memfd:berth-runtime")
+    # The init is not even dumpable: the link cannot be followed at all. (If it could, it is the copy.)
+    assert p.stdout in ("", "/\n") or p.stdout.startswith("/memfd:berth-runtime")
     assert "Permission denied" in p.stderr or "Text file busy" in p.stderr
     assert RUNTIME.read_bytes() == before
-    assert_sealed_memfd(rt.state(cid)["pid"])  # seen from the host
+    os.close(assert_exe_unwritable(rt.state(cid)["pid"]))  # seen from the host
 
 
 def test_sys_and_proc_sys_are_read_only(rt):
