@@ -1,5 +1,5 @@
-// import, load, save, pull: images in and out of the daemon as tar streams
-// and progress messages.
+// import, load, save: images in and out of the daemon as tar streams and
+// progress messages (pull and push are in registry.cc).
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -7,42 +7,12 @@
 
 #include "base/fd.h"
 #include "berth.h"
+#include "cli/jsonmessage.h"
 #include "cli/stream.h"
 #include "cli/terminal.h"
 
 namespace berth::cmd {
 namespace {
-
-// docker's jsonmessage display for a non-terminal: one line per message;
-// an error message ends the command with its text.
-class ProgressPrinter {
- public:
-  explicit ProgressPrinter(bool quiet) : quiet_(quiet), lines_([this](const json& m) { show(m); }) {}
-  void feed(std::string_view d) { lines_.feed(d); }
-  void finish() { lines_.finish(); }
-
- private:
-  void show(const json& m) {
-    if (m.contains("errorDetail") || m.contains("error")) {
-      std::string msg = m.contains("errorDetail") ? m["errorDetail"].value("message", "") : "";
-      if (msg.empty()) msg = m.value("error", "");
-      fail("{}", msg);
-    }
-    if (m.contains("stream") && m["stream"].is_string()) {
-      cli::write_all(1, m["stream"].get<std::string>());
-      return;
-    }
-    if (quiet_) return;
-    std::string line;
-    if (m.contains("id") && m["id"].is_string() && !m["id"].get<std::string>().empty())
-      line = m["id"].get<std::string>() + ": ";
-    line += m.value("status", "");
-    if (m.contains("progress") && m["progress"].is_string()) line += " " + m["progress"].get<std::string>();
-    if (!line.empty()) cli::write_all(1, line + "\n");
-  }
-  bool quiet_;
-  cli::JsonLineSplitter lines_;
-};
 
 // "repo:tag" -> {repo, tag}; the tag is optional, a ':' in a registry port is not one.
 std::pair<std::string, std::string> split_ref(const std::string& ref) {
@@ -79,7 +49,7 @@ int cmd_import(Context& ctx, const Args& args) {
   q.add_if(c.flags.changed("message"), "message", c.flags.value("message"));
   for (const std::string& ch : c.flags.list("change")) q.add("changes", ch);
   q.add_if(c.flags.changed("platform"), "platform", c.flags.value("platform"));
-  ProgressPrinter out(false);
+  cli::JsonMessageDisplay out = cli::stdout_display();
   auto sink = [&](std::string_view d) { out.feed(d); };
   if (url) {
     ctx.api().stream("POST", "/images/create" + q.str(), sink);
@@ -110,8 +80,9 @@ int cmd_load(Context& ctx, const Args& args) {
   } else if (cli::is_terminal(0)) {
     fail("requested load from stdin, but stdin is empty");
   }
+  // The daemon leaves out progress when asked; what it sends is shown.
   bool quiet = c.flags.on("quiet") || !stdout_is_terminal();
-  ProgressPrinter out(quiet);
+  cli::JsonMessageDisplay out = cli::stdout_display();
   ctx.api().upload("POST", std::string("/images/load") + (quiet ? "?quiet=1" : ""), fd, "application/x-tar",
                    [&](std::string_view d) { out.feed(d); });
   out.finish();
@@ -138,36 +109,6 @@ int cmd_save(Context& ctx, const Args& args) {
   cli::Query q;
   for (const std::string& n : pos) q.add("names", n);
   ctx.api().stream("GET", "/images/get" + q.str(), [&](std::string_view d) { cli::write_all(fd, d); });
-  return 0;
-}
-
-int cmd_pull(Context& ctx, const Args& args) {
-  Command c(ctx, "[OPTIONS] NAME[:TAG|@DIGEST]", "Download an image from a registry");
-  c.flags.add_bool("a,all-tags", "Download all tagged images in the repository");
-  c.flags.add_value("platform", "Set platform if server is multi-platform capable");
-  c.flags.add_bool("q,quiet", "Suppress verbose output");
-  Args pos = c.parse(args);
-  c.exactly(pos, 1);
-  std::string ref = pos[0], tag;
-  if (size_t at = ref.find('@'); at == std::string::npos) {
-    auto [r, t] = split_ref(ref);
-    ref = r;
-    tag = t;
-    if (tag.empty() && !c.flags.on("all-tags")) {
-      tag = "latest";
-      std::printf("Using default tag: %s\n", tag.c_str());
-    }
-  }
-  cli::Query q;
-  q.add("fromImage", ref);
-  q.add_if(!tag.empty(), "tag", tag);
-  q.add_if(c.flags.changed("platform"), "platform", c.flags.value("platform"));
-  std::fflush(stdout);
-  ProgressPrinter out(c.flags.on("quiet"));
-  ctx.api().stream("POST", "/images/create" + q.str(), [&](std::string_view d) { out.feed(d); });
-  out.finish();
-  std::string full = ref.find('/') == std::string::npos ? "docker.io/library/" + ref : ref;
-  std::printf("%s%s\n", full.c_str(), tag.empty() ? "" : (":" + tag).c_str());
   return 0;
 }
 

@@ -19,12 +19,13 @@ const std::map<std::string, Verb>& top_verbs() {
       {"attach", cmd_attach},   {"commit", cmd_commit},   {"cp", cmd_cp},         {"create", cmd_create},
       {"diff", cmd_diff},       {"events", cmd_events},   {"exec", cmd_exec},     {"export", cmd_export},
       {"history", cmd_history}, {"images", cmd_images},   {"import", cmd_import}, {"info", cmd_info},
-      {"inspect", cmd_inspect}, {"kill", cmd_kill},       {"load", cmd_load},     {"logs", cmd_logs},
-      {"pause", cmd_pause},     {"port", cmd_port},       {"ps", cmd_ps},         {"pull", cmd_pull},
-      {"rename", cmd_rename},   {"restart", cmd_restart}, {"rm", cmd_rm},         {"rmi", cmd_rmi},
-      {"run", cmd_run},         {"save", cmd_save},       {"start", cmd_start},   {"stats", cmd_stats},
-      {"stop", cmd_stop},       {"tag", cmd_tag},         {"top", cmd_top},       {"unpause", cmd_unpause},
-      {"update", cmd_update},   {"version", cmd_version}, {"wait", cmd_wait},
+      {"inspect", cmd_inspect}, {"kill", cmd_kill},       {"load", cmd_load},     {"login", cmd_login},
+      {"logout", cmd_logout},   {"logs", cmd_logs},       {"pause", cmd_pause},   {"port", cmd_port},
+      {"ps", cmd_ps},           {"pull", cmd_pull},       {"push", cmd_push},     {"rename", cmd_rename},
+      {"restart", cmd_restart}, {"rm", cmd_rm},           {"rmi", cmd_rmi},       {"run", cmd_run},
+      {"save", cmd_save},       {"start", cmd_start},     {"stats", cmd_stats},   {"stop", cmd_stop},
+      {"tag", cmd_tag},         {"top", cmd_top},         {"unpause", cmd_unpause}, {"update", cmd_update},
+      {"version", cmd_version}, {"wait", cmd_wait},
   };
   return verbs;
 }
@@ -42,7 +43,7 @@ const std::map<std::string, std::map<std::string, Verb>>& management() {
       {"image",
        {{"history", cmd_history}, {"import", cmd_import}, {"inspect", cmd_image_inspect}, {"load", cmd_load},
         {"ls", cmd_images}, {"list", cmd_images}, {"prune", cmd_image_prune}, {"pull", cmd_pull},
-        {"rm", cmd_rmi}, {"remove", cmd_rmi}, {"save", cmd_save}, {"tag", cmd_tag}}},
+        {"push", cmd_push}, {"rm", cmd_rmi}, {"remove", cmd_rmi}, {"save", cmd_save}, {"tag", cmd_tag}}},
       {"system",
        {{"df", cmd_system_df}, {"events", cmd_events}, {"info", cmd_info}, {"prune", cmd_system_prune}}},
   };

@@ -113,20 +113,25 @@ struct ApiClient::Conn {
 
 namespace {
 
+using Headers = std::map<std::string, std::string>;
+
 template <class Req>
-void fill_common(Req& req, std::string_view version, std::string_view method, std::string_view target) {
+void fill_common(Req& req, std::string_view version, std::string_view method, std::string_view target,
+                 const Headers& extra) {
   req.method_string(std::string(method));
   req.target("/" + std::string(version) + std::string(target));
   req.version(11);
   req.set(http::field::host, "api.moby.localhost");
   req.set(http::field::user_agent, "Berth-Client/0.1 (linux)");
+  for (const auto& [name, value] : extra) req.set(name, value);
 }
 
 // A request with a JSON body (or none), ready to write.
 http::request<http::string_body> json_request(std::string_view version, std::string_view method,
-                                              std::string_view target, const std::optional<json>& body) {
+                                              std::string_view target, const std::optional<json>& body,
+                                              const Headers& extra) {
   http::request<http::string_body> req;
-  fill_common(req, version, method, target);
+  fill_common(req, version, method, target, extra);
   if (body) {
     req.set(http::field::content_type, "application/json");
     req.body() = body->dump();
@@ -206,7 +211,7 @@ Response ApiClient::stream(std::string_view method, std::string_view target, con
 Response ApiClient::exchange(std::string_view method, std::string_view target, const std::optional<json>& body,
                              const DataSink& sink, bool throw_on_error) {
   Conn c(ep_);
-  auto req = json_request(version_, method, target, body);
+  auto req = json_request(version_, method, target, body, headers_);
   boost::system::error_code ec;
   http::write(c.sock, req, ec);
   check(ec, "sending request");
@@ -234,7 +239,7 @@ Response ApiClient::upload(std::string_view method, std::string_view target, int
                            const DataSink& sink) {
   Conn c(ep_);
   http::request<http::empty_body> req;
-  fill_common(req, version_, method, target);
+  fill_common(req, version_, method, target, headers_);
   req.set(http::field::content_type, std::string(content_type));
   req.chunked(true);
   http::request_serializer<http::empty_body> sr(req);
@@ -274,7 +279,7 @@ std::unique_ptr<ApiClient::Pending> ApiClient::open(std::string_view method, std
   std::unique_ptr<Pending> pr(new Pending());
   pr->state_ = std::make_unique<Pending::State>(ep_);
   Conn& c = pr->state_->conn;
-  auto req = json_request(version_, method, target, body);
+  auto req = json_request(version_, method, target, body, headers_);
   boost::system::error_code ec;
   http::write(c.sock, req, ec);
   check(ec, "sending request");
@@ -292,7 +297,7 @@ std::unique_ptr<ApiClient::Pending> ApiClient::open(std::string_view method, std
 
 Hijacked ApiClient::hijack(std::string_view method, std::string_view target, const std::optional<json>& body) {
   Conn c(ep_);
-  auto req = json_request(version_, method, target, body);
+  auto req = json_request(version_, method, target, body, headers_);
   req.set(http::field::connection, "Upgrade");
   req.set(http::field::upgrade, "tcp");
   boost::system::error_code ec;

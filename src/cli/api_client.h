@@ -129,6 +129,8 @@ class ApiClient {
                   const std::optional<nlohmann::json>& body = std::nullopt);
 
   const std::string& host_url() const { return url_; }
+  // A header sent with every later request (X-Registry-Auth for pull/push).
+  void set_header(std::string name, std::string value) { headers_[std::move(name)] = std::move(value); }
 
  private:
   struct Conn;
@@ -138,6 +140,7 @@ class ApiClient {
   std::string url_;
   Endpoint ep_;
   std::string version_;
+  std::map<std::string, std::string> headers_;
 };
 
 // The daemon's message from an error body: {"message": "..."} or the raw text.

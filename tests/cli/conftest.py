@@ -2,8 +2,8 @@
 
 Every test runs against both daemons: "dockerd" (a private containerd +
 dockerd, so berth is compared with the real docker CLI against the real
-engine) and "berthd" (build/berthd); BERTH_TEST_DAEMON=dockerd|berthd picks one. BERTH_CLI overrides the berth binary
-(default build/berth, else /tmp/build-cli/berth).
+engine) and "berthd" (<build>/berthd); BERTH_TEST_DAEMON=dockerd|berthd picks one. BERTH_BUILD_DIR
+names the build (default build/); BERTH_CLI overrides the berth binary (default <build>/berth).
 """
 import os
 import shutil
@@ -14,14 +14,15 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+BUILD = Path(os.environ.get("BERTH_BUILD_DIR") or ROOT / "build")
 
 
 def berth_binary():
     if os.environ.get("BERTH_CLI"):
         return os.environ["BERTH_CLI"]
-    for p in (ROOT / "build" / "berth", Path("/tmp/build-cli/berth")):
-        if p.exists():
-            return str(p)
+    p = BUILD / "berth"
+    if p.exists():
+        return str(p)
     pytest.skip("berth CLI not built")
 
 
@@ -81,7 +82,7 @@ class Daemon:
                          "--containerd", str(ctrd), "--bridge", "none", "--iptables=false",
                          "--ip-masq=false"], "dockerd.log")
         else:
-            self._spawn([str(ROOT / "build" / "berthd"), "-H", self.host, "--data-root", str(b / "data"),
+            self._spawn([str(BUILD / "berthd"), "-H", self.host, "--data-root", str(b / "data"),
                          "--exec-root", str(b / "exec"), "--pidfile", str(b / "d.pid")], "berthd.log")
         wait_for(lambda: self.run("berth", "version", check=False).returncode == 0, 60, self.kind)
 

@@ -1,0 +1,304 @@
+"""pull, push, login and logout end to end: a real registry (Debian's
+docker-registry, distribution 2.8) on 127.0.0.1, plain or behind htpasswd
+Basic auth, driven by the berth CLI and the real docker CLIs against the
+daemons of conftest.py (berthd, and dockerd for comparison: 127.0.0.0/8 is
+an insecure registry there by default, so plain HTTP works for both).
+
+Every test gets its own registry (a fresh port, so image names never
+collide across tests on the session's daemon) and its own DOCKER_CONFIG."""
+import base64
+import io
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import tarfile
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+DOCKER28 = "/usr/local/bin/docker"
+DOCKER20 = "/usr/bin/docker"
+
+pytestmark = pytest.mark.skipif(not shutil.which("docker-registry"), reason="docker-registry not installed")
+
+
+class Registry:
+    def __init__(self, tmp, user=None, password=None):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.host = f"127.0.0.1:{s.getsockname()[1]}"
+        auth = ""
+        if user:
+            htpasswd = subprocess.run(["htpasswd", "-Bbn", user, password], check=True, capture_output=True,
+                                      text=True).stdout
+            (tmp / "htpasswd").write_text(htpasswd)
+            auth = f"auth:\n  htpasswd:\n    realm: test\n    path: {tmp / 'htpasswd'}\n"
+        (tmp / "config.yml").write_text(
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n"
+            f"storage:\n  filesystem:\n    rootdirectory: {tmp / 'data'}\n"
+            f"http:\n  addr: {self.host}\n" + auth)
+        self.log = open(tmp / "registry.log", "ab")
+        self.proc = subprocess.Popen(["docker-registry", "serve", str(tmp / "config.yml")], stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                urllib.request.urlopen(f"http://{self.host}/v2/", timeout=1)
+                return
+            except urllib.error.HTTPError:
+                return  # 401: up, asking for credentials
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise AssertionError("docker-registry did not start: " + (tmp / "registry.log").read_text())
+                time.sleep(0.05)
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+        self.log.close()
+
+
+@pytest.fixture
+def registry(tmp_path):
+    (tmp_path / "reg").mkdir()
+    r = Registry(tmp_path / "reg")
+    yield r
+    r.stop()
+
+
+@pytest.fixture
+def auth_registry(tmp_path):
+    (tmp_path / "areg").mkdir()
+    r = Registry(tmp_path / "areg", "alice", "wonderland")
+    yield r
+    r.stop()
+
+
+@pytest.fixture
+def config_dir(tmp_path):
+    d = tmp_path / "docker-config"
+    d.mkdir()
+    return d
+
+
+def clis():
+    out = ["berth"]
+    out += [c for c in (DOCKER28, DOCKER20) if os.path.exists(c)]
+    return out
+
+
+def cli_id(c):
+    return {"berth": "berth", DOCKER28: "docker28", DOCKER20: "docker20"}[c]
+
+
+def run(daemon, cli, *args, config=None, input=None, check=False):
+    exe = daemon.berth if cli == "berth" else cli
+    env = dict(daemon.env)
+    env.pop("DOCKER_CONTEXT", None)
+    if config is not None:
+        env["DOCKER_CONFIG"] = str(config)
+    p = subprocess.run([exe, *args], env=env, capture_output=True, text=True, input=input, timeout=60)
+    if check and p.returncode != 0:
+        raise AssertionError(f"{cli} {' '.join(args)} exited {p.returncode}: {p.stdout}{p.stderr}")
+    return p
+
+
+def auths(config):
+    f = config / "config.json"
+    return json.loads(f.read_text()).get("auths", {}) if f.exists() else {}
+
+
+def assert_pull_output(out, repo, tag, fresh):
+    lines = out.splitlines()
+    assert lines[0] == f"{tag}: Pulling from team/bb", out
+    digests = [l for l in lines if l.startswith("Digest: ")]
+    assert len(digests) == 1 and re.fullmatch(r"Digest: sha256:[0-9a-f]{64}", digests[0]), out
+    status = "Downloaded newer image for" if fresh else "Image is up to date for"
+    assert lines[-2] == f"Status: {status} {repo}:{tag}", out
+    assert lines[-1] == f"{repo}:{tag}", out
+    return digests[0].split(" ")[1]
+
+
+@pytest.mark.parametrize("cli", clis(), ids=cli_id)
+def test_push_rmi_pull_run(daemon, image, registry, config_dir, cli):
+    repo = f"{registry.host}/team/bb"
+    run(daemon, "berth", "tag", image, f"{repo}:1", check=True)
+    p = run(daemon, cli, "push", f"{repo}:1", config=config_dir, check=True)
+    assert p.stdout.startswith(f"The push refers to repository [{repo}]\n"), p.stdout
+    m = re.search(r"^1: digest: (sha256:[0-9a-f]{64}) size: \d+$", p.stdout, re.M)
+    assert m, p.stdout
+    pushed = m.group(1)
+
+    run(daemon, "berth", "rmi", f"{repo}:1", check=True)
+    p = run(daemon, cli, "pull", f"{repo}:1", config=config_dir, check=True)
+    assert assert_pull_output(p.stdout, repo, "1", fresh=True) == pushed
+    p = run(daemon, cli, "pull", f"{repo}:1", config=config_dir, check=True)
+    assert_pull_output(p.stdout, repo, "1", fresh=False)
+    p = run(daemon, cli, "run", "--rm", f"{repo}:1", "echo", "hi", check=True)
+    assert p.stdout == "hi\n"
+
+    p = run(daemon, cli, "pull", f"{repo}:nope", config=config_dir)
+    assert p.returncode == 1, p
+    assert f"manifest for {repo}:nope not found: manifest unknown" in p.stderr
+    run(daemon, "berth", "rmi", f"{repo}:1", check=True)
+
+
+def test_default_tag_quiet_and_digest(daemon, image, registry, config_dir):
+    repo = f"{registry.host}/team/bb"
+    run(daemon, "berth", "tag", image, repo, check=True)
+    p = run(daemon, "berth", "push", repo, config=config_dir, check=True)
+    assert p.stdout.startswith(f"Using default tag: latest\nThe push refers to repository [{repo}]\n")
+    assert "\nlatest: digest: sha256:" in p.stdout
+    run(daemon, "berth", "rmi", repo, check=True)
+    p = run(daemon, "berth", "pull", repo, config=config_dir, check=True)
+    assert p.stdout.startswith("Using default tag: latest\nlatest: Pulling from team/bb\n")
+    assert p.stdout.endswith(f"\n{repo}:latest\n")
+    digest = re.search(r"^Digest: (\S+)$", p.stdout, re.M).group(1)
+
+    for cli in [c for c in ("berth", DOCKER28) if c == "berth" or os.path.exists(c)]:
+        p = run(daemon, cli, "pull", "-q", repo, config=config_dir, check=True)
+        assert p.stdout == f"{repo}:latest\n", cli
+        p = run(daemon, cli, "push", "-q", repo, config=config_dir, check=True)
+        assert p.stdout == f"{repo}:latest\n", cli
+        p = run(daemon, cli, "pull", f"{repo}@{digest}", config=config_dir, check=True)
+        assert p.stdout.splitlines()[-1] == f"{repo}@{digest}", cli
+        p = run(daemon, cli, "push", f"{repo}@{digest}", config=config_dir)
+        assert (p.returncode, p.stderr) == (1, "cannot push a digest reference\n"), cli
+        p = run(daemon, cli, "push", "-a", f"{repo}:latest", config=config_dir)
+        assert (p.returncode, p.stderr) == (1, "tag can't be used with --all-tags/-a\n"), cli
+    run(daemon, "berth", "rmi", f"{repo}:latest", f"{repo}@{digest}", check=False)
+
+
+@pytest.mark.parametrize("cli", ["berth", DOCKER28], ids=cli_id)
+def test_push_and_pull_all_tags(daemon, image, registry, config_dir, cli):
+    repo = f"{registry.host}/team/bb"
+    for t in ("a", "b"):
+        run(daemon, "berth", "tag", image, f"{repo}:{t}", check=True)
+    p = run(daemon, cli, "push", "-a", repo, config=config_dir, check=True)
+    assert "Using default tag" not in p.stdout
+    assert re.search(r"^a: digest: sha256:\S+ size: \d+$", p.stdout, re.M), p.stdout
+    assert re.search(r"^b: digest: sha256:\S+ size: \d+$", p.stdout, re.M), p.stdout
+    run(daemon, "berth", "rmi", f"{repo}:a", f"{repo}:b", check=True)
+    p = run(daemon, cli, "pull", "-a", repo, config=config_dir, check=True)
+    assert "a: Pulling from team/bb" in p.stdout and "b: Pulling from team/bb" in p.stdout
+    assert p.stdout.splitlines()[-1] == repo, p.stdout
+    listed = run(daemon, "berth", "images", "--format", "{{.Repository}}:{{.Tag}}", check=True).stdout.split()
+    assert sorted(r for r in listed if r.startswith(repo + ":")) == [f"{repo}:a", f"{repo}:b"]
+    run(daemon, "berth", "rmi", f"{repo}:a", f"{repo}:b", check=True)
+
+
+@pytest.mark.parametrize("cli", ["berth", DOCKER28], ids=cli_id)
+def test_login_push_pull_logout(daemon, image, auth_registry, config_dir, cli):
+    host = auth_registry.host
+    repo = f"{host}/team/bb"
+    run(daemon, "berth", "tag", image, f"{repo}:1", check=True)
+    p = run(daemon, cli, "push", f"{repo}:1", config=config_dir)
+    assert p.returncode == 1
+    assert "no basic auth credentials" in p.stderr or "unauthorized" in p.stderr, p.stderr
+
+    p = run(daemon, cli, "login", "-u", "alice", "--password-stdin", host, config=config_dir, input="wrong\n")
+    assert p.returncode == 1
+    assert p.stderr.startswith("Error response from daemon: "), p.stderr
+    assert host not in auths(config_dir)
+
+    p = run(daemon, cli, "login", "-u", "alice", "--password-stdin", host, config=config_dir, input="wonderland\n",
+            check=True)
+    assert p.stdout == "Login Succeeded\n"
+    assert f"WARNING! Your credentials are stored unencrypted in '{config_dir / 'config.json'}'." in p.stderr
+    assert auths(config_dir)[host] == {"auth": base64.b64encode(b"alice:wonderland").decode()}
+    assert (config_dir / "config.json").stat().st_mode & 0o777 == 0o600
+
+    # Logged in again with the same password: nothing to store, no warning.
+    p = run(daemon, cli, "login", "-u", "alice", "-p", "wonderland", host, config=config_dir, check=True)
+    assert p.stderr == "WARNING! Using --password via the CLI is insecure. Use --password-stdin.\n"
+
+    p = run(daemon, cli, "push", f"{repo}:1", config=config_dir, check=True)
+    assert re.search(r"^1: digest: sha256:", p.stdout, re.M), p.stdout
+    run(daemon, "berth", "rmi", f"{repo}:1", check=True)
+    p = run(daemon, cli, "pull", f"{repo}:1", config=config_dir, check=True)
+    assert_pull_output(p.stdout, repo, "1", fresh=True)
+
+    p = run(daemon, cli, "logout", host, config=config_dir, check=True)
+    assert p.stdout == f"Removing login credentials for {host}\n"
+    assert host not in auths(config_dir)
+    p = run(daemon, cli, "push", f"{repo}:1", config=config_dir)
+    assert p.returncode == 1
+    assert "no basic auth credentials" in p.stderr or "unauthorized" in p.stderr, p.stderr
+    run(daemon, "berth", "rmi", f"{repo}:1", check=True)
+
+
+def test_login_stored_credentials_and_flag_errors(daemon, auth_registry, config_dir, tmp_path):
+    """Client-side behaviour, compared byte for byte with docker 28."""
+    host = auth_registry.host
+    other = tmp_path / "docker28-config"
+    other.mkdir()
+    cases = [
+        (["login", "-u", "alice", "-p", "x", "--password-stdin", host], "x\n"),
+        (["login", "--password-stdin", host], "x\n"),
+        (["login", host], ""),                          # stdin is not a terminal
+        (["login", "-u", "alice", host], ""),
+        (["logout", host], None),                       # not logged in: docker 28 says the same
+    ]
+    for args, stdin in cases:
+        b = run(daemon, "berth", *args, config=config_dir, input=stdin)
+        d = run(daemon, DOCKER28, *args, config=other, input=stdin)
+        assert (b.returncode, b.stdout, b.stderr) == (d.returncode, d.stdout, d.stderr), args
+
+    # With a stored login and no flags, login re-checks the stored one.
+    run(daemon, "berth", "login", "-u", "alice", "--password-stdin", host, config=config_dir, input="wonderland",
+        check=True)
+    p = run(daemon, "berth", "login", host, config=config_dir, check=True)
+    assert p.stdout == "Login Succeeded\n"
+    assert p.stderr.startswith("Authenticating with existing credentials... [Username: alice]\n")
+    # A URL as the server is stored under its host name.
+    run(daemon, "berth", "logout", f"http://{host}/", config=config_dir, check=True)
+    assert auths(config_dir) == {}
+
+
+def test_logins_are_shared_with_docker(daemon, image, auth_registry, config_dir):
+    """docker login, berth push/pull; berth login, docker 20.10 pull."""
+    host = auth_registry.host
+    repo = f"{host}/team/bb"
+    run(daemon, DOCKER28, "login", "-u", "alice", "--password-stdin", host, config=config_dir,
+        input="wonderland\n", check=True)
+    run(daemon, "berth", "tag", image, f"{repo}:1", check=True)
+    run(daemon, "berth", "push", f"{repo}:1", config=config_dir, check=True)
+    run(daemon, "berth", "logout", host, config=config_dir, check=True)
+    run(daemon, "berth", "login", "-u", "alice", "--password-stdin", host, config=config_dir,
+        input="wonderland\n", check=True)
+    run(daemon, "berth", "rmi", f"{repo}:1", check=True)
+    cli = DOCKER20 if os.path.exists(DOCKER20) else DOCKER28
+    p = run(daemon, cli, "pull", f"{repo}:1", config=config_dir, check=True)
+    assert_pull_output(p.stdout, repo, "1", fresh=True)
+    run(daemon, "berth", "rmi", f"{repo}:1", check=True)
+
+
+def test_pull_on_a_terminal_draws_progress_lines(daemon, registry, config_dir, tmp_path):
+    if not shutil.which("script"):
+        pytest.skip("script(1) not installed")
+    repo = f"{registry.host}/team/bb"
+    # A layer no other image has, so that the pull must fetch it.
+    with tarfile.open(tmp_path / "layer.tar", mode="w") as tar:
+        data = os.urandom(300000)
+        info = tarfile.TarInfo("random.bin")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    run(daemon, "berth", "import", str(tmp_path / "layer.tar"), f"{repo}:1", check=True)
+    run(daemon, "berth", "push", f"{repo}:1", config=config_dir, check=True)
+    run(daemon, "berth", "rmi", f"{repo}:1", check=True)
+    env = dict(daemon.env, DOCKER_CONFIG=str(config_dir))
+    # A pty 120 columns wide: wide enough for docker's progress bars.
+    cmd = f"stty cols 120; {daemon.berth} pull {repo}:1"
+    out = subprocess.run(["script", "-qec", cmd, "/dev/null"], env=env, capture_output=True,
+                         timeout=60).stdout.decode()
+    assert "1: Pulling from team/bb" in out
+    # The layer's line is drawn in place: up to it, erase, text ending in
+    # "\r", back down; the transfer shows a bar (wider than 110 columns).
+    assert re.search(r"\x1b\[1A\x1b\[2K\r[0-9a-f]{12}: Pull complete \r\x1b\[1B", out), repr(out)
+    assert out.endswith(f"{repo}:1\r\n"), repr(out)
+    run(daemon, "berth", "rmi", f"{repo}:1", check=True)
