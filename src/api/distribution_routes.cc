@@ -46,6 +46,10 @@ int status_for(const std::string& msg) {
   return 500;
 }
 
+bool is_layer_id(const std::string& id) {
+  return id.size() == 12 && id.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+
 // Turns progress into docker's JSON lines, starting the stream lazily.
 class MessageStream {
  public:
@@ -55,7 +59,9 @@ class MessageStream {
     json m = {{"status", p.status}};
     if (p.has_detail) {
       m["progressDetail"] = {{"current", p.current}, {"total", p.total}};
-    } else if (!p.id.empty()) {
+    } else if (is_layer_id(p.id)) {
+      // dockerd's per-layer lines carry an empty detail; "latest: Pulling
+      // from x" does not, and clients draw the two kinds differently.
       m["progressDetail"] = json::object();
     }
     if (!p.id.empty()) m["id"] = p.id;

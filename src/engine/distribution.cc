@@ -79,9 +79,13 @@ void Distribution::push(const std::string& reference, const registry::AuthConfig
                         const registry::ProgressFn& progress) {
   Reference ref = image::parse_reference(reference);
   if (ref.digest) fail("push {}: cannot push a digest reference", reference);
+  // As dockerd: the stream opens with the repository, then any error.
+  if (progress) progress({"", "The push refers to repository [" + ref.familiar_name() + "]"});
   std::vector<std::pair<Reference, image::ImageRecord>> targets;
   if (ref.tag) {
-    targets.push_back({ref, engine_.images().resolve(ref.str())});
+    auto img = engine_.images().find(ref.str());
+    if (!img) fail("An image does not exist locally with the tag: {}", ref.familiar_name());
+    targets.push_back({ref, *img});
   } else {
     for (const auto& img : engine_.images().list()) {
       for (const auto& t : img.repo_tags) {
@@ -91,16 +95,12 @@ void Distribution::push(const std::string& reference, const registry::AuthConfig
     }
     if (targets.empty()) fail("An image does not exist locally with the tag: {}", ref.familiar_name());
   }
-  if (progress) progress({"", "The push refers to repository [" + ref.familiar_name() + "]"});
   registry::Repository repo = repository(ref, auth, true);
   for (const auto& [r, img] : targets) {
-    try {
-      registry::PushOptions opts;
-      opts.max_concurrent_uploads = limits_.max_concurrent_uploads;
-      registry::push_image(repo, r, img, stores(), opts, progress);
-    } catch (const Error& e) {
-      throw e.wrap("push " + ref_text(r));
-    }
+    // Errors name the layer or the registry's complaint, as dockerd's do.
+    registry::PushOptions opts;
+    opts.max_concurrent_uploads = limits_.max_concurrent_uploads;
+    registry::push_image(repo, r, img, stores(), opts, progress);
     engine_.events().publish({"image", "push", ref_text(r), {{"name", r.familiar_name()}}, 0});
   }
 }

@@ -133,7 +133,7 @@ void Repository::authorize(const HttpResponse& challenge_response) {
       return;
     }
     if (c.scheme == "basic") {
-      if (auth_.username.empty()) fail("unauthorized: authentication required");
+      if (auth_.username.empty()) fail("no basic auth credentials");  // docker's ErrNoBasicAuthCredentials
       authorization_ = "Basic " + base64_encode(auth_.username + ":" + auth_.password);
       return;
     }
@@ -173,6 +173,7 @@ std::string Repository::login() {
   connect();
   HttpRequest req{.url = endpoint_.base_url + "/v2/"};
   HttpResponse res = send(req);
+  if (res.status == 401) fail("login attempt to {}/v2/ failed with status: 401 Unauthorized", endpoint_.base_url);
   if (!res.ok()) fail_response("login", res);
   return refresh_token_;
 }

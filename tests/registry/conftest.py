@@ -1,6 +1,5 @@
 """Fixtures for pull/push end-to-end tests: berthd (as in tests/engine) and
 real registries (registry_server.py, token_server.py)."""
-import json
 import sys
 from pathlib import Path
 
@@ -39,9 +38,3 @@ def docker_config(tmp_path):
     d = tmp_path / "docker-config"
     d.mkdir()
     return d
-
-
-def write_auth(config_dir, host, user, password):
-    import base64
-    auth = base64.b64encode(f"{user}:{password}".encode()).decode()
-    (config_dir / "config.json").write_text(json.dumps({"auths": {host: {"auth": auth}}}))

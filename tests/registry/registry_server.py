@@ -1,6 +1,8 @@
 """Real registries for end-to-end tests: Debian's docker-registry
 (distribution 2.8) on 127.0.0.1, optionally behind htpasswd Basic auth or
 behind Docker's token auth with a small token server (token_server.py)."""
+import base64
+import json
 import socket
 import subprocess
 import time
@@ -51,3 +53,9 @@ def htpasswd_auth(tmp: Path, user: str, password: str) -> str:
     out = subprocess.run(["htpasswd", "-Bbn", user, password], check=True, capture_output=True, text=True).stdout
     (tmp / "htpasswd").write_text(out)
     return f"auth:\n  htpasswd:\n    realm: test\n    path: {tmp / 'htpasswd'}\n"
+
+
+def write_auth(config_dir, host, user, password):
+    """A docker config.json holding Basic credentials for host."""
+    auth = base64.b64encode(f"{user}:{password}".encode()).decode()
+    (config_dir / "config.json").write_text(json.dumps({"auths": {host: {"auth": auth}}}))

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from berthd_daemon import CLIS, Daemon
-from conftest import write_auth
+from registry_server import write_auth
 
 DOCKER = CLIS[0]
 
