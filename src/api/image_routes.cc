@@ -1,6 +1,7 @@
 #include "api/image_routes.h"
 
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -103,19 +104,38 @@ json image_inspect(engine::Engine& eng, const image::ImageRecord& r) {
           {"Metadata", {{"LastTagTime", r.added}}}};
 }
 
+// docker's reference.FamiliarMatch: a glob (path.Match: "*" stops at "/")
+// against the familiar string ("busybox:latest") or the familiar name.
+bool familiar_match(const std::string& pattern, const std::string& familiar) {
+  if (::fnmatch(pattern.c_str(), familiar.c_str(), FNM_PATHNAME) == 0) return true;
+  size_t cut = familiar.find('@');
+  if (cut == std::string::npos) {
+    size_t colon = familiar.rfind(':');
+    if (colon != std::string::npos && familiar.find('/', colon) == std::string::npos) cut = colon;
+  }
+  return cut != std::string::npos && ::fnmatch(pattern.c_str(), familiar.substr(0, cut).c_str(), FNM_PATHNAME) == 0;
+}
+
+// The refs matching any pattern (dockerd lists only those with a filter).
+std::vector<std::string> matching_refs(const std::vector<std::string>& refs, const std::vector<std::string>& patterns) {
+  std::vector<std::string> out;
+  for (const auto& ref : refs)
+    for (const auto& p : patterns)
+      if (familiar_match(p, ref)) {
+        out.push_back(ref);
+        break;
+      }
+  return out;
+}
+
 bool image_matches(const image::ImageRecord& r, const json& cfg, const Filters& f) {
   if (auto it = f.find("dangling"); it != f.end()) {
     bool want = !it->second.empty() && (it->second[0] == "true" || it->second[0] == "1");
     if (want != r.repo_tags.empty()) return false;
   }
   if (auto it = f.find("reference"); it != f.end()) {
-    bool ok = false;
-    for (const auto& pattern : it->second)
-      for (const auto& t : r.repo_tags) {
-        std::string repo = t.substr(0, t.rfind(':'));
-        ok = ok || t == pattern || repo == pattern;
-      }
-    if (!ok) return false;
+    if (matching_refs(r.repo_tags, it->second).empty() && matching_refs(r.repo_digests, it->second).empty())
+      return false;
   }
   if (auto it = f.find("label"); it != f.end()) {
     json labels = cfg.value("config", json::object()).value("Labels", json::object());
@@ -225,7 +245,12 @@ void add_image_routes(Router& router, engine::Engine& eng, engine::Distribution&
     for (const auto& r : images) {
       json cfg = eng.images().config(r.id);
       if (!image_matches(r, cfg, f)) continue;
-      out.push_back(image_summary(eng, r));
+      json summary = image_summary(eng, r);
+      if (auto it = f.find("reference"); it != f.end()) {
+        summary["RepoTags"] = matching_refs(r.repo_tags, it->second);
+        summary["RepoDigests"] = matching_refs(r.repo_digests, it->second);
+      }
+      out.push_back(summary);
     }
     res.send_json(200, out);
   });

@@ -55,6 +55,20 @@ def test_images_listing_matches_docker(daemon, image):
     assert_same(daemon, "history", "--format", "table {{.ID}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}", image)
 
 
+def test_images_reference_filter_lists_only_matching_tags(daemon, image):
+    """dockerd lists, of an image with several names, only the names the filter matches."""
+    n = name()
+    for ref in (f"{n}a/x:1", f"{n}a/x:2", f"{n}b/y:1"):
+        daemon.run("berth", "tag", image, ref)
+    fmt = ("--format", "{{.Repository}}:{{.Tag}}")
+    listed = lambda *args: sorted(daemon.run("berth", "images", *fmt, *args).stdout.split())
+    assert listed(f"{n}a/x") == [f"{n}a/x:1", f"{n}a/x:2"]
+    assert listed(f"{n}a/*") == [f"{n}a/x:1", f"{n}a/x:2"]
+    assert listed("--filter", f"reference={n}b/y:1") == [f"{n}b/y:1"]
+    assert listed(f"{n}c/*") == []
+    daemon.run("berth", "rmi", f"{n}a/x:1", f"{n}a/x:2", f"{n}b/y:1")
+
+
 def test_import_with_message_and_change(daemon):
     out = daemon.run("berth", "import", "-m", "hello", "-c", "ENV FOO=bar", "-", "imp:one",
                      input=daemon.tar.read_bytes(), binary_output=True).stdout.decode()
