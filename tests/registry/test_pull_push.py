@@ -118,8 +118,12 @@ def test_token_auth_like_docker_hub(engine, token_registry, docker_config):
     p = run(engine, "login", host, "-u", "alice", "--password-stdin", config=docker_config, stdin="wrong\n")
     assert p.returncode == 1
     ok(run(engine, "login", host, "-u", "alice", "--password-stdin", config=docker_config, stdin="wonderland\n"))
-    assert host in json.loads((docker_config / "config.json").read_text())["auths"]
+    # The token server issued a refresh token at login: the CLI keeps it as an identity token
+    # instead of the password, and berthd later trades it for access tokens (OAuth2 POST).
+    stored = json.loads((docker_config / "config.json").read_text())["auths"][host]
+    assert stored.get("identitytoken", "").startswith("rt-"), stored
     ok(run(engine, "push", private, config=docker_config))
+    assert "refresh_token" in token_registry.tokens.grants
     ok(run(engine, "push", public, config=docker_config))
     assert any(acct == "alice" for acct, _ in token_registry.tokens.requests)
     # Anonymous pulls: public yes, private no.

@@ -1,12 +1,17 @@
 """A stand-in for Docker Hub's auth and index services until berth-hub
 serves them: Docker's token authentication (distribution's auth/token spec)
-for a real docker-registry, and the index's /v1/search. Token auth is an HTTP endpoint that checks Basic credentials and
-issues RS256 JWTs with the granted "access" claims. The registry trusts the
+for a real docker-registry, and the index's /v1/search. Token auth is an
+HTTP endpoint that checks Basic credentials and issues RS256 JWTs with the
+granted "access" claims. The registry trusts the
 signing certificate (rootcertbundle) and finds it by the JWT's "kid", the
 libtrust key ID of the public key.
 
 The search index answers /v1/search?q=&n= from `index` (a list of result
 dicts in Docker Hub's shape), matching q as a substring of the name.
+
+GET with Basic credentials and offline_token=true also returns a refresh
+token; POST grant_type=refresh_token exchanges one for an access token (the
+OAuth2 flow docker clients use with a stored identity token).
 
 Grants: anonymous callers may pull repositories under "public/"; users in
 `users` may pull and push anything. Anything else gets a token with no
@@ -43,6 +48,8 @@ class TokenServer:
         self.users = users
         self.index = list(index)
         self.searches = []  # query strings of /v1/search requests
+        self.grants = []  # how each token was obtained: anonymous, basic, refresh_token
+        self.refresh_tokens = {}  # issued refresh token -> account
         self.requests = []  # (account, scopes) per token request
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "berth test token signer")])
@@ -82,24 +89,35 @@ class TokenServer:
                 if auth.startswith("Basic "):
                     user, _, pw = base64.b64decode(auth[6:]).decode().partition(":")
                     if server.users.get(user) != pw:
-                        body = json.dumps({"details": "incorrect username or password"}).encode()
-                        self.send_response(401)
-                        self.send_header("Content-Type", "application/json")
-                        self.send_header("Content-Length", str(len(body)))
-                        self.end_headers()
-                        self.wfile.write(body)
-                        return
+                        return self.reply(401, {"details": "incorrect username or password"})
                     account = user
-                scopes = q.get("scope", [])
+                # offline_token=true with credentials: also a refresh token (docker login's identity token).
+                refresh = q.get("offline_token") == ["true"] and account is not None
+                self.grant(account, q.get("scope", []), refresh, "basic" if account else "anonymous")
+
+            def do_POST(self):
+                # OAuth2 refresh-token grant: how clients use a stored identity token.
+                length = int(self.headers.get("Content-Length") or 0)
+                form = parse_qs(self.rfile.read(length).decode())
+                if form.get("grant_type") != ["refresh_token"]:
+                    return self.reply(400, {"error": "unsupported_grant_type"})
+                account = server.refresh_tokens.get(form.get("refresh_token", [""])[0])
+                if account is None:
+                    return self.reply(401, {"error": "invalid_grant"})
+                scopes = [x for sc in form.get("scope", []) for x in sc.split(" ")]
+                self.grant(account, scopes, False, "refresh_token")
+
+            def grant(self, account, scopes, refresh, how):
                 server.requests.append((account, scopes))
+                server.grants.append(how)
                 token = server.issue(account, scopes)
-                body = json.dumps({"token": token, "access_token": token, "expires_in": 300,
-                                   "issued_at": datetime.datetime.utcnow().isoformat() + "Z"}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                out = {"token": token, "access_token": token, "expires_in": 300,
+                       "issued_at": datetime.datetime.utcnow().isoformat() + "Z"}
+                if refresh:
+                    rt = "rt-" + uuid.uuid4().hex
+                    server.refresh_tokens[rt] = account
+                    out["refresh_token"] = rt
+                self.reply(200, out)
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = self.httpd.server_address[1]
