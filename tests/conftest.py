@@ -1,17 +1,13 @@
 """Shared fixtures for Berth's end-to-end tests."""
 import json
-import os
 import shutil
 import subprocess
 import tempfile
 import uuid
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-BUILD = ROOT / "build"
-RUNTIME = BUILD / "berth-runtime"
+from berth_build import ROOT, RUNTIME
 
 
 @pytest.fixture(scope="session")

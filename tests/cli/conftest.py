@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-BUILD = Path(os.environ.get("BERTH_BUILD_DIR") or ROOT / "build")
+from berth_build import BUILD  # noqa: E402
 
 
 def berth_binary():

@@ -11,10 +11,8 @@ from pathlib import Path
 import pytest
 
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-# BERTH_BUILD_DIR: a build other than build/ (berthd finds its shim, runtime
-# and init beside itself).
-BUILD = Path(os.environ.get("BERTH_BUILD_DIR") or ROOT / "build")
+# berthd finds its shim, runtime and init beside itself in BUILD.
+from berth_build import BUILD, ROOT  # noqa: E402
 BERTHD = BUILD / "berthd"
 BERTH = BUILD / "berth"
 CLIS = [c for c in ("/usr/local/bin/docker", "/usr/bin/docker") if os.path.exists(c)]

@@ -6,7 +6,7 @@ import tempfile
 import pytest
 from pathlib import Path
 
-from conftest import RUNTIME
+from berth_build import RUNTIME
 
 
 def test_podman_run(rootfs_tar):

@@ -6,8 +6,10 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "engine"))
-sys.path.insert(0, str(HERE))
+# berthd_daemon lives with the engine tests. Appended, not prepended: a
+# directory early on sys.path would shadow tests/conftest.py, which the
+# runtime tests import by name.
+sys.path.append(str(HERE.parent / "engine"))
 
 from berthd_daemon import engine, rootfs_tar  # noqa: E402,F401 (shared fixtures)
 from registry_server import Registry  # noqa: E402

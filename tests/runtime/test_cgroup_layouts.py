@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from conftest import RUNTIME
+from berth_build import RUNTIME
 
 LAYOUTS = {
     "v1": "umount -l /sys/fs/cgroup/unified",

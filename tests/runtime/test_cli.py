@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from conftest import RUNTIME
+from berth_build import RUNTIME
 from helpers import start, wait_stopped, wait_until
 
 

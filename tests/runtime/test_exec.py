@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import RUNTIME
+from berth_build import RUNTIME
 from helpers import ns_inode, start, status_field, wait_stopped, wait_until
 
 

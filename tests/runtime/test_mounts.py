@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import RUNTIME
+from berth_build import RUNTIME
 from helpers import run, run_ok, start
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import RUNTIME
+from berth_build import RUNTIME
 from helpers import remove_namespace, run, run_ok, start, status_field, wait_until
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import RUNTIME
+from berth_build import RUNTIME
 from helpers import run, run_ok, start, wait_until
 
 

@@ -247,7 +247,7 @@ def test_run_terminal_from_a_real_tty(rt):
     import struct
     import subprocess
     import termios
-    from conftest import RUNTIME
+    from berth_build import RUNTIME
     master, slave = pty.openpty()
     try:
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 77, 0, 0))
@@ -282,7 +282,7 @@ def test_exec_terminal_from_a_real_tty(rt):
     import struct
     import subprocess
     import termios
-    from conftest import RUNTIME
+    from berth_build import RUNTIME
     cid, _ = start(rt)
     master, slave = pty.openpty()
     try:
