@@ -11,6 +11,16 @@ from berth_build import ROOT, RUNTIME
 
 
 @pytest.fixture(scope="session")
+def rootfs_tar(tmp_path_factory):
+    """A busybox-static root file system as a tar, for `import`."""
+    d = tmp_path_factory.mktemp("img")
+    subprocess.run([str(ROOT / "tests" / "make-busybox-bundle"), str(d / "b")], check=True, capture_output=True)
+    tar = d / "rootfs.tar"
+    subprocess.run(["tar", "-C", str(d / "b" / "rootfs"), "-cf", str(tar), "."], check=True)
+    return tar
+
+
+@pytest.fixture(scope="session")
 def busybox_template(tmp_path_factory):
     """A busybox-static bundle made once; tests copy it."""
     d = tmp_path_factory.mktemp("template") / "bundle"

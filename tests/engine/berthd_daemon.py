@@ -1,5 +1,6 @@
 """A berthd on a private socket and data root, for end-to-end tests, and
-the fixtures every berthd test module shares (conftest files import them)."""
+the `engine` fixture berthd test modules share (conftest files import it;
+rootfs_tar comes from tests/conftest.py)."""
 import os
 import signal
 import socket
@@ -12,7 +13,7 @@ import pytest
 
 
 # berthd finds its shim, runtime and init beside itself in BUILD.
-from berth_build import BUILD, ROOT  # noqa: E402
+from berth_build import BUILD  # noqa: E402
 BERTHD = BUILD / "berthd"
 BERTH = BUILD / "berth"
 CLIS = [c for c in ("/usr/local/bin/docker", "/usr/bin/docker") if os.path.exists(c)]
@@ -86,16 +87,6 @@ def wait_until(pred, timeout=10, what="condition"):
             return
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
-
-
-@pytest.fixture(scope="session")
-def rootfs_tar(tmp_path_factory):
-    """A busybox-static root file system as a tar, for `docker import`."""
-    d = tmp_path_factory.mktemp("img")
-    subprocess.run([str(ROOT / "tests" / "make-busybox-bundle"), str(d / "b")], check=True, capture_output=True)
-    tar = d / "rootfs.tar"
-    subprocess.run(["tar", "-C", str(d / "b" / "rootfs"), "-cf", str(tar), "."], check=True)
-    return tar
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 data root, driven by the real docker CLIs and the Python SDK."""
 import pytest
 
-from berthd_daemon import BERTHD, Daemon, engine, rootfs_tar  # noqa: F401 (shared fixtures)
+from berthd_daemon import BERTHD, Daemon, engine  # noqa: F401 (shared fixture)
 
 
 @pytest.fixture

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-RUNTIME = ROOT / "build" / "berth-runtime"
+from berth_build import RUNTIME
 
 
 def wait_for(predicate, timeout, what):
@@ -18,16 +17,6 @@ def wait_for(predicate, timeout, what):
             return
         time.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}")
-
-
-@pytest.fixture(scope="session")
-def rootfs_tar(tmp_path_factory):
-    """A busybox-static root file system as a tar, for `import`."""
-    d = tmp_path_factory.mktemp("img")
-    subprocess.run([str(ROOT / "tests" / "make-busybox-bundle"), str(d / "b")], check=True, capture_output=True)
-    tar = d / "rootfs.tar"
-    subprocess.run(["tar", "-C", str(d / "b" / "rootfs"), "-cf", str(tar), "."], check=True)
-    return tar
 
 
 class Dockerd:

@@ -11,7 +11,7 @@ HERE = Path(__file__).resolve().parent
 # runtime tests import by name.
 sys.path.append(str(HERE.parent / "engine"))
 
-from berthd_daemon import engine, rootfs_tar  # noqa: E402,F401 (shared fixtures)
+from berthd_daemon import engine  # noqa: E402,F401 (shared fixture)
 from registry_server import Registry  # noqa: E402
 from token_server import TokenServer  # noqa: E402
 
