@@ -165,7 +165,9 @@ void read_body(Stream& sock, beast::flat_buffer& buf, http::response_parser<http
     p.get().body().data = tmp;
     p.get().body().size = sizeof tmp;
     boost::system::error_code ec;
-    http::read(sock, buf, p, ec);
+    // read_some, not read: read() keeps going until the 64 KiB buffer is
+    // full, which would hold back a trickle of progress or log lines.
+    http::read_some(sock, buf, p, ec);
     if (ec == http::error::need_buffer) ec = {};
     // A daemon that closes a stream without the last chunk (killed, or a
     // stream cut short) ends the body; what arrived is still valid.

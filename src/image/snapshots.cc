@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <stdlib.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -75,7 +76,12 @@ SnapshotStore::Prepared SnapshotStore::unpack_into_place(const std::optional<Dig
       fresh = false;
       remove_all(tmp);
     } else {
-      ::sync();  // the extracted files are durable before the snapshot appears under its id
+      // The extracted files are durable before the snapshot appears under
+      // its id: syncfs of this file system only, not every tenant's (sync).
+      {
+        UniqueFd root(::open(tmp.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (!root.valid() || ::syncfs(root.get()) != 0) fail_errno("snapshot {}: syncfs", id.short_str());
+      }
       if (::rename(tmp.c_str(), dir(id).c_str()) != 0) {
         if (errno != ENOTEMPTY && errno != EEXIST) fail_errno("snapshot {}: rename into place", id.short_str());
         fresh = false;

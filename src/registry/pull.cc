@@ -263,6 +263,9 @@ PullResult pull_image(Repository& repo, const image::Reference& ref, Stores stor
     }
   }
 
+  // As dockerd: layers beyond the download slots wait.
+  for (size_t k = static_cast<size_t>(std::max(opts.max_concurrent_downloads, 1)); k < todo.size(); ++k)
+    report.status(short_id(jobs[todo[k]].desc.digest), "Waiting");
   run_parallel(opts.max_concurrent_downloads, todo.size(),
                [&](size_t k) { fetch_layer(repo, jobs[todo[k]], stores, report, opts.attempts); });
 

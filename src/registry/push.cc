@@ -82,7 +82,9 @@ PushResult push_image(Repository& repo, const image::Reference& ref, const image
                      image::is_foreign_layer_media_type(img.layers[i].media_type)});
     report(blobs.back().id, "Preparing");
   }
-  for (const auto& b : blobs) report(b.id, "Waiting");
+  // As dockerd: only layers beyond the upload slots wait.
+  for (size_t i = static_cast<size_t>(std::max(opts.max_concurrent_uploads, 1)); i < blobs.size(); ++i)
+    report(blobs[i].id, "Waiting");
 
   auto push_blob = [&](const Blob& b, bool is_layer) {
     if (b.foreign) {
