@@ -12,55 +12,17 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import tarfile
-import time
-import urllib.error
-import urllib.request
 
 import pytest
+
+from registry_server import Registry, htpasswd_auth
 
 DOCKER28 = "/usr/local/bin/docker"
 DOCKER20 = "/usr/bin/docker"
 
 pytestmark = pytest.mark.skipif(not shutil.which("docker-registry"), reason="docker-registry not installed")
-
-
-class Registry:
-    def __init__(self, tmp, user=None, password=None):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.host = f"127.0.0.1:{s.getsockname()[1]}"
-        auth = ""
-        if user:
-            htpasswd = subprocess.run(["htpasswd", "-Bbn", user, password], check=True, capture_output=True,
-                                      text=True).stdout
-            (tmp / "htpasswd").write_text(htpasswd)
-            auth = f"auth:\n  htpasswd:\n    realm: test\n    path: {tmp / 'htpasswd'}\n"
-        (tmp / "config.yml").write_text(
-            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n"
-            f"storage:\n  filesystem:\n    rootdirectory: {tmp / 'data'}\n"
-            f"http:\n  addr: {self.host}\n" + auth)
-        self.log = open(tmp / "registry.log", "ab")
-        self.proc = subprocess.Popen(["docker-registry", "serve", str(tmp / "config.yml")], stdout=self.log,
-                                     stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                urllib.request.urlopen(f"http://{self.host}/v2/", timeout=1)
-                return
-            except urllib.error.HTTPError:
-                return  # 401: up, asking for credentials
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise AssertionError("docker-registry did not start: " + (tmp / "registry.log").read_text())
-                time.sleep(0.05)
-
-    def stop(self):
-        self.proc.kill()
-        self.proc.wait()
-        self.log.close()
 
 
 @pytest.fixture
@@ -74,7 +36,7 @@ def registry(tmp_path):
 @pytest.fixture
 def auth_registry(tmp_path):
     (tmp_path / "areg").mkdir()
-    r = Registry(tmp_path / "areg", "alice", "wonderland")
+    r = Registry(tmp_path / "areg", htpasswd_auth(tmp_path / "areg", "alice", "wonderland"))
     yield r
     r.stop()
 

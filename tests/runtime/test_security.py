@@ -110,34 +110,31 @@ def runs_protected_copy(pid):
     return exe == "/" or exe.startswith("/memfd:berth-runtime")
 
 
+def assert_cannot_write(path, refusals):
+    """Opening path for writing fails with one of refusals, or writing through it fails."""
+    try:
+        fd = os.open(path, os.O_WRONLY)
+    except OSError as e:
+        assert e.errno in refusals, e
+        return
+    try:
+        with pytest.raises(OSError):
+            os.write(fd, b"overwritten")
+    finally:
+        os.close(fd)
+
+
 def assert_exe_unwritable(pid):
     """CVE-2019-5736: nothing can write the runtime's binary through /proc/<pid>/exe, neither while
-    it runs nor afterwards through a descriptor kept from then (the attack's second step)."""
+    it runs nor afterwards through a descriptor kept from then (the attack's second step): returns
+    such a descriptor for assert_kept_fd_unwritable."""
     assert runs_protected_copy(pid), os.readlink(f"/proc/{pid}/exe")
-    try:
-        fd = os.open(f"/proc/{pid}/exe", os.O_WRONLY)
-    except OSError as e:
-        assert e.errno in (errno.ETXTBSY, errno.EPERM, errno.EACCES, errno.EROFS), e
-    else:
-        try:
-            with pytest.raises(OSError):
-                os.write(fd, b"overwritten")
-        finally:
-            os.close(fd)
+    assert_cannot_write(f"/proc/{pid}/exe", (errno.ETXTBSY, errno.EPERM, errno.EACCES, errno.EROFS))
     return os.open(f"/proc/{pid}/exe", os.O_PATH)
 
 
 def assert_kept_fd_unwritable(path_fd):
-    try:
-        fd = os.open(f"/proc/self/fd/{path_fd}", os.O_WRONLY)
-    except OSError as e:
-        assert e.errno in (errno.EROFS, errno.EPERM, errno.EACCES), e
-    else:
-        try:
-            with pytest.raises(OSError):
-                os.write(fd, b"overwritten")
-        finally:
-            os.close(fd)
+    assert_cannot_write(f"/proc/self/fd/{path_fd}", (errno.EROFS, errno.EPERM, errno.EACCES))
     os.close(path_fd)
 
 
