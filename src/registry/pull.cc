@@ -62,7 +62,6 @@ struct LayerJob {
 class PipeFeed {
  public:
   explicit PipeFeed(UniqueFd w) : w_(std::move(w)) {}
-  bool active() const { return w_.valid(); }
   void write(std::string_view data) {
     if (w_.valid()) write_all_fd(w_.get(), data, "layer pipe");
   }
@@ -118,13 +117,11 @@ void fetch_layer_once(Repository& repo, const LayerJob& job, Stores stores, Repo
       }
     } else {
       uint64_t offset = writer->offset();
-      uint64_t received = 0;
       repo.fetch_blob(
           job.desc.digest, offset,
           [&](std::string_view data) {
             writer->write(data);
             if (feed) feed->write(data);
-            received += data.size();
             report.progress(id, "Downloading", writer->offset(), total, false);
           },
           [&](uint64_t start) {

@@ -260,11 +260,17 @@ uint64_t Repository::fetch_blob(const Digest& digest, uint64_t offset, const Htt
   for (const auto& u : urls) {  // foreign layers: their own locations, no registry credentials
     HttpRequest req = make(u);
     req.on_headers = headers_hook;
+    bool delivered = false;
+    auto counting = [&](std::string_view d) {
+      delivered = true;
+      sink(d);
+    };
     try {
-      HttpResponse res = http_.send(req, sink);
+      HttpResponse res = http_.send(req, counting);
       if (res.ok()) return start;
       errors += fmt::format("; {}: status {}", u, res.status);
     } catch (const Error& e) {
+      if (delivered) throw;  // the sink holds part of this transfer: let the caller retry and resume
       errors += std::string("; ") + e.what();
     }
   }
