@@ -203,7 +203,7 @@ int run(int argc, char** argv) {
   engine::Distribution distribution(engine, cfg.data_root, rcfg,
                                     {cfg.max_concurrent_downloads, cfg.max_concurrent_uploads});
   api::add_image_routes(router, engine, distribution);
-  api::add_distribution_routes(router, engine, distribution);
+  api::add_distribution_routes(router, distribution);
   api::add_archive_routes(router, engine);
   api::add_event_routes(router, engine.events());
   api::HttpServer server([&router](api::Request& req, api::Response& res) { router.serve(req, res); },

@@ -116,7 +116,7 @@ void serve_pull(engine::Distribution& dist, Request& req, Response& res) {
   }
 }
 
-void add_distribution_routes(Router& router, engine::Engine& eng, engine::Distribution& dist) {
+void add_distribution_routes(Router& router, engine::Distribution& dist) {
   router.add("POST", "/images/{name:.*}/push", [&dist](Request& req, Response& res) {
     std::string name = req.param("name"), tag = req.query().get("tag");
     MessageStream out(res);
@@ -197,7 +197,6 @@ void add_distribution_routes(Router& router, engine::Engine& eng, engine::Distri
     }
     res.send_json(200, out);
   });
-  (void)eng;
 }
 
 }  // namespace berth::api

@@ -19,7 +19,7 @@
 
 namespace berth::api {
 
-void add_distribution_routes(Router& router, engine::Engine& engine, engine::Distribution& dist);
+void add_distribution_routes(Router& router, engine::Distribution& dist);
 
 // The pull half of POST /images/create (the import half is in image_routes).
 void serve_pull(engine::Distribution& dist, Request& req, Response& res);
