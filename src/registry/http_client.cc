@@ -1,11 +1,13 @@
 #include "registry/http_client.h"
 
 #include <curl/curl.h>
+#include <dlfcn.h>
 
 #include <algorithm>
 #include <cctype>
 #include <exception>
 #include <mutex>
+#include <type_traits>
 
 #include "base/error.h"
 #include "base/strings.h"
@@ -22,14 +24,53 @@ std::string lower(std::string_view s) {
   return out;
 }
 
-// curl_global_init is not thread-safe before 7.84; do it once, first.
-void global_init() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
+// libcurl is loaded on first use (dlopen) rather than linked: Debian's
+// libcurl brings gnutls, p11-kit, krb5 and ldap, whose start-up work costs
+// every berthd about 3 MB of resident memory even if it never pulls. Only
+// the declarations of <curl/curl.h> are used; decltype names no symbol.
+struct CurlApi {
+  decltype(&::curl_global_init) global_init;
+  decltype(&::curl_share_init) share_init;
+  decltype(&::curl_share_setopt) share_setopt;
+  decltype(&::curl_share_cleanup) share_cleanup;
+  decltype(&::curl_easy_init) easy_init;
+  decltype(&::curl_easy_setopt) easy_setopt;
+  decltype(&::curl_easy_perform) easy_perform;
+  decltype(&::curl_easy_getinfo) easy_getinfo;
+  decltype(&::curl_easy_strerror) easy_strerror;
+  decltype(&::curl_easy_cleanup) easy_cleanup;
+  decltype(&::curl_slist_append) slist_append;
+  decltype(&::curl_slist_free_all) slist_free_all;
+
+  static CurlApi load() {
+    void* lib = ::dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
+    if (!lib) fail("load libcurl.so.4: {}", ::dlerror());
+    CurlApi api;
+    auto sym = [&](auto& fn, const char* name) {
+      fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(::dlsym(lib, name));
+      if (!fn) fail("libcurl.so.4 lacks {}", name);
+    };
+    sym(api.global_init, "curl_global_init");
+    sym(api.share_init, "curl_share_init");
+    sym(api.share_setopt, "curl_share_setopt");
+    sym(api.share_cleanup, "curl_share_cleanup");
+    sym(api.easy_init, "curl_easy_init");
+    sym(api.easy_setopt, "curl_easy_setopt");
+    sym(api.easy_perform, "curl_easy_perform");
+    sym(api.easy_getinfo, "curl_easy_getinfo");
+    sym(api.easy_strerror, "curl_easy_strerror");
+    sym(api.easy_cleanup, "curl_easy_cleanup");
+    sym(api.slist_append, "curl_slist_append");
+    sym(api.slist_free_all, "curl_slist_free_all");
+    // Process-wide and, before curl 7.84, not thread-safe: once, first.
+    api.global_init(CURL_GLOBAL_DEFAULT);
+    return api;  // the library stays loaded for the life of the process
+  }
+};
 
 // State of one transfer, seen by the curl callbacks.
 struct Transfer {
+  const CurlApi* api = nullptr;
   CURL* easy = nullptr;
   const HttpRequest* req = nullptr;
   const HttpClient::Sink* sink = nullptr;
@@ -56,7 +97,7 @@ size_t on_body(char* data, size_t size, size_t n, void* p) {
   auto* t = static_cast<Transfer*>(p);
   size_t len = size * n;
   long status = 0;
-  curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+  t->api->easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
   if (status >= 200 && status < 300 && t->sink && *t->sink) {
     try {
       if (!t->headers_reported && t->req->on_headers) {
@@ -98,27 +139,34 @@ size_t on_read(char* buf, size_t size, size_t n, void* p) {
 // One curl share handle: connection cache, DNS cache and TLS sessions shared
 // by every easy handle of the client, each kind behind its own mutex.
 struct HttpClient::Shared {
+  CurlApi api = CurlApi::load();
   CURLSH* share = nullptr;
   std::mutex locks[CURL_LOCK_DATA_LAST];
 
   Shared() {
-    global_init();
-    share = curl_share_init();
-    curl_share_setopt(share, CURLSHOPT_LOCKFUNC, &Shared::lock);
-    curl_share_setopt(share, CURLSHOPT_UNLOCKFUNC, &Shared::unlock);
-    curl_share_setopt(share, CURLSHOPT_USERDATA, this);
-    curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-    curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
-    curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+    share = api.share_init();
+    api.share_setopt(share, CURLSHOPT_LOCKFUNC, &Shared::lock);
+    api.share_setopt(share, CURLSHOPT_UNLOCKFUNC, &Shared::unlock);
+    api.share_setopt(share, CURLSHOPT_USERDATA, this);
+    api.share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    api.share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    api.share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
   }
-  ~Shared() { curl_share_cleanup(share); }
+  ~Shared() { api.share_cleanup(share); }
 
   static void lock(CURL*, curl_lock_data d, curl_lock_access, void* p) { static_cast<Shared*>(p)->locks[d].lock(); }
   static void unlock(CURL*, curl_lock_data d, void* p) { static_cast<Shared*>(p)->locks[d].unlock(); }
 };
 
-HttpClient::HttpClient(HttpClientOptions opts) : opts_(std::move(opts)), shared_(std::make_unique<Shared>()) {}
+HttpClient::HttpClient(HttpClientOptions opts) : opts_(std::move(opts)) {}
 HttpClient::~HttpClient() = default;
+
+// On first use, not at construction: loading libcurl and curl_global_init
+// (OpenSSL's set-up) cost a daemon that never pulls a few MB.
+HttpClient::Shared& HttpClient::shared() {
+  std::call_once(shared_once_, [this] { shared_ = std::make_unique<Shared>(); });
+  return *shared_;
+}
 
 HttpResponse HttpClient::send(const HttpRequest& req, const Sink& sink) {
   HttpResponse res;
@@ -126,64 +174,67 @@ HttpResponse HttpClient::send(const HttpRequest& req, const Sink& sink) {
   t.req = &req;
   t.sink = &sink;
   t.res = &res;
-  std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> easy(curl_easy_init(), curl_easy_cleanup);
+  Shared& sh = shared();  // first: it loads libcurl and runs curl_global_init
+  const CurlApi& c = sh.api;
+  t.api = &c;
+  std::unique_ptr<CURL, decltype(c.easy_cleanup)> easy(c.easy_init(), c.easy_cleanup);
   if (!easy) fail("{} {}: curl_easy_init failed", req.method, req.url);
   t.easy = easy.get();
   curl_slist* headers = nullptr;
-  for (const auto& h : req.headers) headers = curl_slist_append(headers, h.c_str());
-  std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> header_list(headers, curl_slist_free_all);
+  for (const auto& h : req.headers) headers = c.slist_append(headers, h.c_str());
+  std::unique_ptr<curl_slist, decltype(c.slist_free_all)> header_list(headers, c.slist_free_all);
   char errbuf[CURL_ERROR_SIZE] = "";
 
   CURL* e = easy.get();
-  curl_easy_setopt(e, CURLOPT_URL, req.url.c_str());
-  curl_easy_setopt(e, CURLOPT_SHARE, shared_->share);
-  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(e, CURLOPT_USERAGENT, opts_.user_agent.c_str());
-  curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
-  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-  curl_easy_setopt(e, CURLOPT_HEADERDATA, &t);
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(e, CURLOPT_WRITEDATA, &t);
-  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, opts_.connect_timeout_seconds);
-  curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, opts_.low_speed_seconds);
-  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, req.follow_redirects ? 1L : 0L);
-  curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
-  curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, nullptr);  // blobs must arrive byte-exact
+  c.easy_setopt(e, CURLOPT_URL, req.url.c_str());
+  c.easy_setopt(e, CURLOPT_SHARE, sh.share);
+  c.easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
+  c.easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  c.easy_setopt(e, CURLOPT_USERAGENT, opts_.user_agent.c_str());
+  c.easy_setopt(e, CURLOPT_HTTPHEADER, headers);
+  c.easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+  c.easy_setopt(e, CURLOPT_HEADERDATA, &t);
+  c.easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+  c.easy_setopt(e, CURLOPT_WRITEDATA, &t);
+  c.easy_setopt(e, CURLOPT_CONNECTTIMEOUT, opts_.connect_timeout_seconds);
+  c.easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  c.easy_setopt(e, CURLOPT_LOW_SPEED_TIME, opts_.low_speed_seconds);
+  c.easy_setopt(e, CURLOPT_FOLLOWLOCATION, req.follow_redirects ? 1L : 0L);
+  c.easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
+  c.easy_setopt(e, CURLOPT_ACCEPT_ENCODING, nullptr);  // blobs must arrive byte-exact
   if (req.insecure_tls) {
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+    c.easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+    c.easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
   }
   bool has_body = req.body_reader || !req.body.empty();
   if (req.method == "HEAD") {
-    curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    c.easy_setopt(e, CURLOPT_NOBODY, 1L);
   } else if (req.method == "GET") {
-    curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    c.easy_setopt(e, CURLOPT_HTTPGET, 1L);
   } else {
     if (req.method == "POST") {
-      curl_easy_setopt(e, CURLOPT_POST, 1L);
+      c.easy_setopt(e, CURLOPT_POST, 1L);
     } else {
-      curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
-      curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req.method.c_str());
+      c.easy_setopt(e, CURLOPT_UPLOAD, 1L);
+      c.easy_setopt(e, CURLOPT_CUSTOMREQUEST, req.method.c_str());
     }
-    curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
-    curl_easy_setopt(e, CURLOPT_READDATA, &t);
+    c.easy_setopt(e, CURLOPT_READFUNCTION, on_read);
+    c.easy_setopt(e, CURLOPT_READDATA, &t);
     curl_off_t size = req.body_reader ? req.body_size : static_cast<curl_off_t>(req.body.size());
     if (!has_body) size = 0;
     if (req.method == "POST")
-      curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, size);
+      c.easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, size);
     else
-      curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, size);
+      c.easy_setopt(e, CURLOPT_INFILESIZE_LARGE, size);
   }
 
-  CURLcode rc = curl_easy_perform(e);
+  CURLcode rc = c.easy_perform(e);
   if (t.error) std::rethrow_exception(t.error);
   if (rc != CURLE_OK)
-    fail("{} {}: {}", req.method, req.url, errbuf[0] ? std::string(errbuf) : std::string(curl_easy_strerror(rc)));
-  curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &res.status);
+    fail("{} {}: {}", req.method, req.url, errbuf[0] ? std::string(errbuf) : std::string(c.easy_strerror(rc)));
+  c.easy_getinfo(e, CURLINFO_RESPONSE_CODE, &res.status);
   char* url = nullptr;
-  curl_easy_getinfo(e, CURLINFO_EFFECTIVE_URL, &url);
+  c.easy_getinfo(e, CURLINFO_EFFECTIVE_URL, &url);
   res.effective_url = url ? url : req.url;
   return res;
 }

@@ -24,6 +24,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -82,7 +83,10 @@ class HttpClient {
 
  private:
   struct Shared;
+  Shared& shared();
+
   HttpClientOptions opts_;
+  std::once_flag shared_once_;
   std::unique_ptr<Shared> shared_;
 };
 
