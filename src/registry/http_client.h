@@ -18,6 +18,8 @@
 // - Connections, DNS and TLS sessions are shared between requests of one
 //   client (thread-safe: each call uses its own easy handle).
 // - A stalled transfer (under 1 byte/s for low_speed_seconds) is aborted.
+// - libcurl.so.4 is loaded on the first send() (Error "load libcurl.so.4: .."
+//   if it cannot be), so constructing a client costs nothing.
 #pragma once
 
 #include <cstdint>
