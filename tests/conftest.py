@@ -10,6 +10,14 @@ import pytest
 from berth_build import ROOT, RUNTIME
 
 
+@pytest.fixture
+def docker_config(tmp_path):
+    """An empty DOCKER_CONFIG directory for one test's client credentials."""
+    d = tmp_path / "docker-config"
+    d.mkdir()
+    return d
+
+
 @pytest.fixture(scope="session")
 def rootfs_tar(tmp_path_factory):
     """A busybox-static root file system as a tar, for `import`."""

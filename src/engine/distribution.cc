@@ -8,13 +8,6 @@ namespace berth::engine {
 
 using image::Reference;
 
-namespace {
-
-// "latest: Pulling from library/busybox" names the repository as docker does.
-std::string ref_text(const Reference& r) { return r.familiar(); }
-
-}  // namespace
-
 Distribution::Distribution(Engine& engine, std::string data_root, registry::RegistryConfig config,
                            TransferLimits limits)
     : engine_(engine), config_(std::move(config)), limits_(limits), sources_(std::move(data_root)) {}
@@ -66,13 +59,13 @@ std::string Distribution::pull(const std::string& reference, bool all_tags, cons
     }();
     any_new = any_new || res.new_image;
     if (progress) progress({"", "Digest: " + res.digest.str()});
-    engine_.events().publish({"image", "pull", ref_text(r), {{"name", r.familiar_name()}}, 0});
+    engine_.events().publish({"image", "pull", r.familiar(), {{"name", r.familiar_name()}}, 0});
   }
   Reference shown = all_tags ? ref : targets.front();
   if (progress)
     progress({"", std::string(any_new ? "Status: Downloaded newer image for " : "Status: Image is up to date for ") +
-                      ref_text(shown)});
-  return ref_text(shown);
+                      shown.familiar()});
+  return shown.familiar();
 }
 
 void Distribution::push(const std::string& reference, const registry::AuthConfig& auth,
@@ -101,7 +94,7 @@ void Distribution::push(const std::string& reference, const registry::AuthConfig
     registry::PushOptions opts;
     opts.max_concurrent_uploads = limits_.max_concurrent_uploads;
     registry::push_image(repo, r, img, stores(), opts, progress);
-    engine_.events().publish({"image", "push", ref_text(r), {{"name", r.familiar_name()}}, 0});
+    engine_.events().publish({"image", "push", r.familiar(), {{"name", r.familiar_name()}}, 0});
   }
 }
 

@@ -41,13 +41,6 @@ def auth_registry(tmp_path):
     r.stop()
 
 
-@pytest.fixture
-def config_dir(tmp_path):
-    d = tmp_path / "docker-config"
-    d.mkdir()
-    return d
-
-
 def clis():
     out = ["berth"]
     out += [c for c in (DOCKER28, DOCKER20) if os.path.exists(c)]
@@ -87,66 +80,66 @@ def assert_pull_output(out, repo, tag, fresh):
 
 
 @pytest.mark.parametrize("cli", clis(), ids=cli_id)
-def test_push_rmi_pull_run(daemon, image, registry, config_dir, cli):
+def test_push_rmi_pull_run(daemon, image, registry, docker_config, cli):
     repo = f"{registry.host}/team/bb"
     run(daemon, "berth", "tag", image, f"{repo}:1", check=True)
-    p = run(daemon, cli, "push", f"{repo}:1", config=config_dir, check=True)
+    p = run(daemon, cli, "push", f"{repo}:1", config=docker_config, check=True)
     assert p.stdout.startswith(f"The push refers to repository [{repo}]\n"), p.stdout
     m = re.search(r"^1: digest: (sha256:[0-9a-f]{64}) size: \d+$", p.stdout, re.M)
     assert m, p.stdout
     pushed = m.group(1)
 
     run(daemon, "berth", "rmi", f"{repo}:1", check=True)
-    p = run(daemon, cli, "pull", f"{repo}:1", config=config_dir, check=True)
+    p = run(daemon, cli, "pull", f"{repo}:1", config=docker_config, check=True)
     assert assert_pull_output(p.stdout, repo, "1", fresh=True) == pushed
-    p = run(daemon, cli, "pull", f"{repo}:1", config=config_dir, check=True)
+    p = run(daemon, cli, "pull", f"{repo}:1", config=docker_config, check=True)
     assert_pull_output(p.stdout, repo, "1", fresh=False)
     p = run(daemon, cli, "run", "--rm", f"{repo}:1", "echo", "hi", check=True)
     assert p.stdout == "hi\n"
 
-    p = run(daemon, cli, "pull", f"{repo}:nope", config=config_dir)
+    p = run(daemon, cli, "pull", f"{repo}:nope", config=docker_config)
     assert p.returncode == 1, p
     assert f"manifest for {repo}:nope not found: manifest unknown" in p.stderr
     run(daemon, "berth", "rmi", f"{repo}:1", check=True)
 
 
-def test_default_tag_quiet_and_digest(daemon, image, registry, config_dir):
+def test_default_tag_quiet_and_digest(daemon, image, registry, docker_config):
     repo = f"{registry.host}/team/bb"
     run(daemon, "berth", "tag", image, repo, check=True)
-    p = run(daemon, "berth", "push", repo, config=config_dir, check=True)
+    p = run(daemon, "berth", "push", repo, config=docker_config, check=True)
     assert p.stdout.startswith(f"Using default tag: latest\nThe push refers to repository [{repo}]\n")
     assert "\nlatest: digest: sha256:" in p.stdout
     run(daemon, "berth", "rmi", repo, check=True)
-    p = run(daemon, "berth", "pull", repo, config=config_dir, check=True)
+    p = run(daemon, "berth", "pull", repo, config=docker_config, check=True)
     assert p.stdout.startswith("Using default tag: latest\nlatest: Pulling from team/bb\n")
     assert p.stdout.endswith(f"\n{repo}:latest\n")
     digest = re.search(r"^Digest: (\S+)$", p.stdout, re.M).group(1)
 
     for cli in [c for c in ("berth", DOCKER28) if c == "berth" or os.path.exists(c)]:
-        p = run(daemon, cli, "pull", "-q", repo, config=config_dir, check=True)
+        p = run(daemon, cli, "pull", "-q", repo, config=docker_config, check=True)
         assert p.stdout == f"{repo}:latest\n", cli
-        p = run(daemon, cli, "push", "-q", repo, config=config_dir, check=True)
+        p = run(daemon, cli, "push", "-q", repo, config=docker_config, check=True)
         assert p.stdout == f"{repo}:latest\n", cli
-        p = run(daemon, cli, "pull", f"{repo}@{digest}", config=config_dir, check=True)
+        p = run(daemon, cli, "pull", f"{repo}@{digest}", config=docker_config, check=True)
         assert p.stdout.splitlines()[-1] == f"{repo}@{digest}", cli
-        p = run(daemon, cli, "push", f"{repo}@{digest}", config=config_dir)
+        p = run(daemon, cli, "push", f"{repo}@{digest}", config=docker_config)
         assert (p.returncode, p.stderr) == (1, "cannot push a digest reference\n"), cli
-        p = run(daemon, cli, "push", "-a", f"{repo}:latest", config=config_dir)
+        p = run(daemon, cli, "push", "-a", f"{repo}:latest", config=docker_config)
         assert (p.returncode, p.stderr) == (1, "tag can't be used with --all-tags/-a\n"), cli
     run(daemon, "berth", "rmi", f"{repo}:latest", f"{repo}@{digest}", check=False)
 
 
 @pytest.mark.parametrize("cli", ["berth", DOCKER28], ids=cli_id)
-def test_push_and_pull_all_tags(daemon, image, registry, config_dir, cli):
+def test_push_and_pull_all_tags(daemon, image, registry, docker_config, cli):
     repo = f"{registry.host}/team/bb"
     for t in ("a", "b"):
         run(daemon, "berth", "tag", image, f"{repo}:{t}", check=True)
-    p = run(daemon, cli, "push", "-a", repo, config=config_dir, check=True)
+    p = run(daemon, cli, "push", "-a", repo, config=docker_config, check=True)
     assert "Using default tag" not in p.stdout
     assert re.search(r"^a: digest: sha256:\S+ size: \d+$", p.stdout, re.M), p.stdout
     assert re.search(r"^b: digest: sha256:\S+ size: \d+$", p.stdout, re.M), p.stdout
     run(daemon, "berth", "rmi", f"{repo}:a", f"{repo}:b", check=True)
-    p = run(daemon, cli, "pull", "-a", repo, config=config_dir, check=True)
+    p = run(daemon, cli, "pull", "-a", repo, config=docker_config, check=True)
     assert "a: Pulling from team/bb" in p.stdout and "b: Pulling from team/bb" in p.stdout
     assert p.stdout.splitlines()[-1] == repo, p.stdout
     listed = run(daemon, "berth", "images", "--format", "{{.Repository}}:{{.Tag}}", check=True).stdout.split()
@@ -155,46 +148,46 @@ def test_push_and_pull_all_tags(daemon, image, registry, config_dir, cli):
 
 
 @pytest.mark.parametrize("cli", ["berth", DOCKER28], ids=cli_id)
-def test_login_push_pull_logout(daemon, image, auth_registry, config_dir, cli):
+def test_login_push_pull_logout(daemon, image, auth_registry, docker_config, cli):
     host = auth_registry.host
     repo = f"{host}/team/bb"
     run(daemon, "berth", "tag", image, f"{repo}:1", check=True)
-    p = run(daemon, cli, "push", f"{repo}:1", config=config_dir)
+    p = run(daemon, cli, "push", f"{repo}:1", config=docker_config)
     assert p.returncode == 1
     assert "no basic auth credentials" in p.stderr or "unauthorized" in p.stderr, p.stderr
 
-    p = run(daemon, cli, "login", "-u", "alice", "--password-stdin", host, config=config_dir, input="wrong\n")
+    p = run(daemon, cli, "login", "-u", "alice", "--password-stdin", host, config=docker_config, input="wrong\n")
     assert p.returncode == 1
     assert p.stderr.startswith("Error response from daemon: "), p.stderr
-    assert host not in auths(config_dir)
+    assert host not in auths(docker_config)
 
-    p = run(daemon, cli, "login", "-u", "alice", "--password-stdin", host, config=config_dir, input="wonderland\n",
+    p = run(daemon, cli, "login", "-u", "alice", "--password-stdin", host, config=docker_config, input="wonderland\n",
             check=True)
     assert p.stdout == "Login Succeeded\n"
-    assert f"WARNING! Your credentials are stored unencrypted in '{config_dir / 'config.json'}'." in p.stderr
-    assert auths(config_dir)[host] == {"auth": base64.b64encode(b"alice:wonderland").decode()}
-    assert (config_dir / "config.json").stat().st_mode & 0o777 == 0o600
+    assert f"WARNING! Your credentials are stored unencrypted in '{docker_config / 'config.json'}'." in p.stderr
+    assert auths(docker_config)[host] == {"auth": base64.b64encode(b"alice:wonderland").decode()}
+    assert (docker_config / "config.json").stat().st_mode & 0o777 == 0o600
 
     # Logged in again with the same password: nothing to store, no warning.
-    p = run(daemon, cli, "login", "-u", "alice", "-p", "wonderland", host, config=config_dir, check=True)
+    p = run(daemon, cli, "login", "-u", "alice", "-p", "wonderland", host, config=docker_config, check=True)
     assert p.stderr == "WARNING! Using --password via the CLI is insecure. Use --password-stdin.\n"
 
-    p = run(daemon, cli, "push", f"{repo}:1", config=config_dir, check=True)
+    p = run(daemon, cli, "push", f"{repo}:1", config=docker_config, check=True)
     assert re.search(r"^1: digest: sha256:", p.stdout, re.M), p.stdout
     run(daemon, "berth", "rmi", f"{repo}:1", check=True)
-    p = run(daemon, cli, "pull", f"{repo}:1", config=config_dir, check=True)
+    p = run(daemon, cli, "pull", f"{repo}:1", config=docker_config, check=True)
     assert_pull_output(p.stdout, repo, "1", fresh=True)
 
-    p = run(daemon, cli, "logout", host, config=config_dir, check=True)
+    p = run(daemon, cli, "logout", host, config=docker_config, check=True)
     assert p.stdout == f"Removing login credentials for {host}\n"
-    assert host not in auths(config_dir)
-    p = run(daemon, cli, "push", f"{repo}:1", config=config_dir)
+    assert host not in auths(docker_config)
+    p = run(daemon, cli, "push", f"{repo}:1", config=docker_config)
     assert p.returncode == 1
     assert "no basic auth credentials" in p.stderr or "unauthorized" in p.stderr, p.stderr
     run(daemon, "berth", "rmi", f"{repo}:1", check=True)
 
 
-def test_login_stored_credentials_and_flag_errors(daemon, auth_registry, config_dir, tmp_path):
+def test_login_stored_credentials_and_flag_errors(daemon, auth_registry, docker_config, tmp_path):
     """Client-side behaviour, compared byte for byte with docker 28."""
     host = auth_registry.host
     other = tmp_path / "docker28-config"
@@ -207,40 +200,40 @@ def test_login_stored_credentials_and_flag_errors(daemon, auth_registry, config_
         (["logout", host], None),                       # not logged in: docker 28 says the same
     ]
     for args, stdin in cases:
-        b = run(daemon, "berth", *args, config=config_dir, input=stdin)
+        b = run(daemon, "berth", *args, config=docker_config, input=stdin)
         d = run(daemon, DOCKER28, *args, config=other, input=stdin)
         assert (b.returncode, b.stdout, b.stderr) == (d.returncode, d.stdout, d.stderr), args
 
     # With a stored login and no flags, login re-checks the stored one.
-    run(daemon, "berth", "login", "-u", "alice", "--password-stdin", host, config=config_dir, input="wonderland",
+    run(daemon, "berth", "login", "-u", "alice", "--password-stdin", host, config=docker_config, input="wonderland",
         check=True)
-    p = run(daemon, "berth", "login", host, config=config_dir, check=True)
+    p = run(daemon, "berth", "login", host, config=docker_config, check=True)
     assert p.stdout == "Login Succeeded\n"
     assert p.stderr.startswith("Authenticating with existing credentials... [Username: alice]\n")
     # A URL as the server is stored under its host name.
-    run(daemon, "berth", "logout", f"http://{host}/", config=config_dir, check=True)
-    assert auths(config_dir) == {}
+    run(daemon, "berth", "logout", f"http://{host}/", config=docker_config, check=True)
+    assert auths(docker_config) == {}
 
 
-def test_logins_are_shared_with_docker(daemon, image, auth_registry, config_dir):
+def test_logins_are_shared_with_docker(daemon, image, auth_registry, docker_config):
     """docker login, berth push/pull; berth login, docker 20.10 pull."""
     host = auth_registry.host
     repo = f"{host}/team/bb"
-    run(daemon, DOCKER28, "login", "-u", "alice", "--password-stdin", host, config=config_dir,
+    run(daemon, DOCKER28, "login", "-u", "alice", "--password-stdin", host, config=docker_config,
         input="wonderland\n", check=True)
     run(daemon, "berth", "tag", image, f"{repo}:1", check=True)
-    run(daemon, "berth", "push", f"{repo}:1", config=config_dir, check=True)
-    run(daemon, "berth", "logout", host, config=config_dir, check=True)
-    run(daemon, "berth", "login", "-u", "alice", "--password-stdin", host, config=config_dir,
+    run(daemon, "berth", "push", f"{repo}:1", config=docker_config, check=True)
+    run(daemon, "berth", "logout", host, config=docker_config, check=True)
+    run(daemon, "berth", "login", "-u", "alice", "--password-stdin", host, config=docker_config,
         input="wonderland\n", check=True)
     run(daemon, "berth", "rmi", f"{repo}:1", check=True)
     cli = DOCKER20 if os.path.exists(DOCKER20) else DOCKER28
-    p = run(daemon, cli, "pull", f"{repo}:1", config=config_dir, check=True)
+    p = run(daemon, cli, "pull", f"{repo}:1", config=docker_config, check=True)
     assert_pull_output(p.stdout, repo, "1", fresh=True)
     run(daemon, "berth", "rmi", f"{repo}:1", check=True)
 
 
-def test_pull_on_a_terminal_draws_progress_lines(daemon, registry, config_dir, tmp_path):
+def test_pull_on_a_terminal_draws_progress_lines(daemon, registry, docker_config, tmp_path):
     if not shutil.which("script"):
         pytest.skip("script(1) not installed")
     repo = f"{registry.host}/team/bb"
@@ -251,9 +244,9 @@ def test_pull_on_a_terminal_draws_progress_lines(daemon, registry, config_dir, t
         info.size = len(data)
         tar.addfile(info, io.BytesIO(data))
     run(daemon, "berth", "import", str(tmp_path / "layer.tar"), f"{repo}:1", check=True)
-    run(daemon, "berth", "push", f"{repo}:1", config=config_dir, check=True)
+    run(daemon, "berth", "push", f"{repo}:1", config=docker_config, check=True)
     run(daemon, "berth", "rmi", f"{repo}:1", check=True)
-    env = dict(daemon.env, DOCKER_CONFIG=str(config_dir))
+    env = dict(daemon.env, DOCKER_CONFIG=str(docker_config))
     # A pty 120 columns wide: wide enough for docker's progress bars.
     cmd = f"stty cols 120; {daemon.berth} pull {repo}:1"
     out = subprocess.run(["script", "-qec", cmd, "/dev/null"], env=env, capture_output=True,

@@ -32,11 +32,3 @@ def token_registry(tmp_path_factory):
     yield r
     r.stop()
     tokens.stop()
-
-
-@pytest.fixture
-def docker_config(tmp_path):
-    """An empty DOCKER_CONFIG directory; write_auth() adds credentials."""
-    d = tmp_path / "docker-config"
-    d.mkdir()
-    return d
