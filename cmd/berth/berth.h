@@ -114,5 +114,17 @@ int cmd_stats(Context&, const Args&);
 int cmd_cp(Context&, const Args&);
 int cmd_export(Context&, const Args&);
 int cmd_commit(Context&, const Args&);
+int cmd_network_create(Context&, const Args&);
+int cmd_network_ls(Context&, const Args&);
+int cmd_network_inspect(Context&, const Args&);
+int cmd_network_rm(Context&, const Args&);
+int cmd_network_connect(Context&, const Args&);
+int cmd_network_disconnect(Context&, const Args&);
+int cmd_network_prune(Context&, const Args&);
+int cmd_volume_create(Context&, const Args&);
+int cmd_volume_ls(Context&, const Args&);
+int cmd_volume_inspect(Context&, const Args&);
+int cmd_volume_rm(Context&, const Args&);
+int cmd_volume_prune(Context&, const Args&);
 
 }  // namespace berth::cmd

@@ -1,4 +1,4 @@
-// inspect (containers, then images), container inspect, image inspect.
+// inspect (containers, images, networks, then volumes), container inspect, image inspect.
 #include <cstdio>
 
 #include "berth.h"
@@ -17,34 +17,37 @@ int inspect(Context& ctx, const Args& args, std::string type) {
   Args pos = c.parse(args);
   c.at_least(pos, 1);
   if (type.empty()) type = c.flags.value("type");
-  if (!type.empty() && type != "container" && type != "image")
+  if (!type.empty() && type != "container" && type != "image" && type != "network" && type != "volume")
     fail("\"{}\" is not a valid value for --type", type);
   std::string format = c.flags.value("format");
   std::optional<cli::Template> tmpl;
   if (!format.empty() && format != "json") tmpl = cli::Template::parse(format);
 
+  // docker's order of lookups for a name of unknown type.
+  struct Kind {
+    const char* type;
+    std::string path;
+  };
   std::vector<std::string> raw, errors;
   for (const std::string& name : pos) {
+    std::vector<Kind> kinds = {{"container", "/containers/" + name + "/json" + (c.flags.on("size") ? "?size=1" : "")},
+                               {"image", "/images/" + name + "/json"},
+                               {"network", "/networks/" + name},
+                               {"volume", "/volumes/" + name}};
     cli::Response r;
-    bool found = false;
-    if (type.empty() || type == "container") {
-      r = ctx.api().request("GET", "/containers/" + name + "/json" + (c.flags.on("size") ? "?size=1" : ""));
+    bool found = false, reported = false;
+    for (const Kind& k : kinds) {
+      if (!type.empty() && type != k.type) continue;
+      r = ctx.api().request("GET", k.path);
       found = r.status < 400;
-      if (!found && r.status != 404) fail("Error response from daemon: {}", cli::error_message(r.body));
-      if (!found && type == "container") {
+      if (found) break;
+      if (r.status != 404) fail("Error response from daemon: {}", cli::error_message(r.body));
+      if (type == k.type) {
         errors.push_back("Error response from daemon: " + cli::error_message(r.body));
-        continue;
+        reported = true;
       }
     }
-    if (!found && (type.empty() || type == "image")) {
-      r = ctx.api().request("GET", "/images/" + name + "/json");
-      found = r.status < 400;
-      if (!found && r.status != 404) fail("Error response from daemon: {}", cli::error_message(r.body));
-      if (!found && type == "image") {
-        errors.push_back("Error response from daemon: " + cli::error_message(r.body));
-        continue;
-      }
-    }
+    if (reported) continue;
     if (!found) {
       errors.push_back("Error: No such object: " + name);
       continue;

@@ -44,8 +44,15 @@ const std::map<std::string, std::map<std::string, Verb>>& management() {
        {{"history", cmd_history}, {"import", cmd_import}, {"inspect", cmd_image_inspect}, {"load", cmd_load},
         {"ls", cmd_images}, {"list", cmd_images}, {"prune", cmd_image_prune}, {"pull", cmd_pull},
         {"push", cmd_push}, {"rm", cmd_rmi}, {"remove", cmd_rmi}, {"save", cmd_save}, {"tag", cmd_tag}}},
+      {"network",
+       {{"connect", cmd_network_connect}, {"create", cmd_network_create}, {"disconnect", cmd_network_disconnect},
+        {"inspect", cmd_network_inspect}, {"ls", cmd_network_ls}, {"list", cmd_network_ls},
+        {"prune", cmd_network_prune}, {"rm", cmd_network_rm}, {"remove", cmd_network_rm}}},
       {"system",
        {{"df", cmd_system_df}, {"events", cmd_events}, {"info", cmd_info}, {"prune", cmd_system_prune}}},
+      {"volume",
+       {{"create", cmd_volume_create}, {"inspect", cmd_volume_inspect}, {"ls", cmd_volume_ls},
+        {"list", cmd_volume_ls}, {"prune", cmd_volume_prune}, {"rm", cmd_volume_rm}, {"remove", cmd_volume_rm}}},
   };
   return groups;
 }
@@ -53,7 +60,8 @@ const std::map<std::string, std::map<std::string, Verb>>& management() {
 void print_usage(FILE* out) {
   std::fprintf(out, "\nUsage:  berth [OPTIONS] COMMAND\n\nA self-sufficient runtime for containers\n\nCommands:\n");
   for (auto& [name, fn] : top_verbs()) std::fprintf(out, "  %s\n", name.c_str());
-  std::fprintf(out, "\nManagement Commands:\n  container\n  image\n  system\n");
+  std::fprintf(out, "\nManagement Commands:\n");
+  for (auto& [name, verbs] : management()) std::fprintf(out, "  %s\n", name.c_str());
 }
 
 int dispatch(Context& ctx, const Args& argv) {

@@ -46,6 +46,17 @@ std::vector<std::string> merge_config_file(const std::string& path, const std::s
     } else if (key == "max-concurrent-downloads" || key == "max-concurrent-uploads") {
       if (!val.is_number_integer() || val.get<int>() < 1) fail("config file {}: {} must be a positive integer", path, key);
       (key == "max-concurrent-downloads" ? cfg->max_concurrent_downloads : cfg->max_concurrent_uploads) = val.get<int>();
+    } else if (key == "bridge" || key == "bip" || key == "ip") {
+      (key == "bridge" ? cfg->bridge : key == "bip" ? cfg->bip : cfg->ip) = get_string(val, key, path);
+    } else if (key == "mtu") {
+      if (!val.is_number_integer() || val.get<int>() < 68) fail("config file {}: mtu must be an integer of at least 68", path);
+      cfg->mtu = val.get<int>();
+    } else if (key == "iptables" || key == "ip-masq") {
+      if (!val.is_boolean()) fail("config file {}: {} must be true or false", path, key);
+      (key == "iptables" ? cfg->iptables : cfg->ip_masq) = val.get<bool>();
+    } else if (key == "dns") {
+      if (!val.is_array()) fail("config file {}: dns must be a list", path);
+      for (const auto& v : val) cfg->dns.push_back(get_string(v, key, path));
     } else if (key == "runtimes") {
       if (!val.is_object()) fail("config file {}: runtimes must be an object", path);
       for (const auto& [name, rt] : val.items()) {

@@ -1,7 +1,8 @@
 // berthd's settings: dockerd's flag names, and the daemon.json keys that
 // mirror them (hosts, data-root, exec-root, pidfile, log-level, debug,
 // default-runtime, runtimes, registry-mirrors, insecure-registries,
-// max-concurrent-downloads, max-concurrent-uploads).
+// max-concurrent-downloads, max-concurrent-uploads, bridge, bip, mtu,
+// iptables, ip-masq, ip, dns).
 //
 // Contract: as in dockerd, a setting given both as a flag and in the config
 // file is an error (the daemon does not guess which one was meant), except
@@ -34,6 +35,13 @@ struct DaemonConfig {
   std::vector<std::string> insecure_registries;
   int max_concurrent_downloads = 3;
   int max_concurrent_uploads = 5;
+  std::string bridge = "berth0";  // -b: the default bridge device; "none": no default bridge network
+  std::string bip;                // --bip: its address, e.g. "172.20.0.1/16"
+  int mtu = 1500;
+  bool iptables = true;           // NAT, isolation and published ports (nftables here)
+  bool ip_masq = true;
+  std::string ip = "0.0.0.0";     // --ip: default host address of published ports
+  std::vector<std::string> dns;
 };
 
 // Applies the file's keys to cfg. flags_given names the daemon.json keys

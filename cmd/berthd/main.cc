@@ -15,8 +15,10 @@
 #include "api/event_routes.h"
 #include "api/http_server.h"
 #include "api/image_routes.h"
+#include "api/network_routes.h"
 #include "api/router.h"
 #include "api/system_routes.h"
+#include "api/volume_routes.h"
 #include "engine/distribution.h"
 #include "engine/engine.h"
 #include "base/error.h"
@@ -100,6 +102,16 @@ int run(int argc, char** argv) {
                                      "layers downloaded at once per pull")->capture_default_str();
   auto* o_uploads = app.add_option("--max-concurrent-uploads", cfg.max_concurrent_uploads,
                                    "layers uploaded at once per push")->capture_default_str();
+  auto* o_bridge = app.add_option("-b,--bridge", cfg.bridge, "device of the default bridge network (\"none\": no default bridge)")
+                       ->capture_default_str();
+  auto* o_bip = app.add_option("--bip", cfg.bip, "address and prefix of the default bridge (e.g. 172.20.0.1/16)");
+  auto* o_mtu = app.add_option("--mtu", cfg.mtu, "MTU of bridge networks")->capture_default_str();
+  auto* o_iptables = app.add_option("--iptables", cfg.iptables, "NAT, network isolation and published ports (nftables)")
+                         ->capture_default_str();
+  auto* o_masq = app.add_option("--ip-masq", cfg.ip_masq, "masquerade traffic leaving bridge networks")->capture_default_str();
+  auto* o_ip = app.add_option("--ip", cfg.ip, "default host address of published ports")->capture_default_str();
+  auto* o_dns = app.add_option("--dns", cfg.dns, "DNS servers for containers (default: the host's)");
+  app.add_option("--userland-proxy", "accepted for dockerd compatibility: Berth never runs a proxy per port");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -122,6 +134,13 @@ int run(int argc, char** argv) {
     note(o_insecure, "insecure-registries");
     note(o_downloads, "max-concurrent-downloads");
     note(o_uploads, "max-concurrent-uploads");
+    note(o_bridge, "bridge");
+    note(o_bip, "bip");
+    note(o_mtu, "mtu");
+    note(o_iptables, "iptables");
+    note(o_masq, "ip-masq");
+    note(o_ip, "ip");
+    note(o_dns, "dns");
     // --add-runtime adds to the file's runtimes instead of conflicting: both
     // are lists of extra runtimes, and merging them loses nothing.
     std::vector<std::string> ignored;
@@ -179,6 +198,13 @@ int run(int argc, char** argv) {
   eopts.default_runtime = cfg.default_runtime;
   eopts.shim_path = resolve_in_path(sibling_binary("berth-shim"));
   eopts.init_path = resolve_in_path(sibling_binary("berth-init"));
+  eopts.network.default_bridge = cfg.bridge;
+  eopts.network.default_bridge_cidr = cfg.bip;
+  eopts.network.mtu = cfg.mtu;
+  eopts.network.firewall = cfg.iptables;
+  eopts.network.ip_masq = cfg.ip_masq;
+  eopts.network.default_host_ip = cfg.ip;
+  eopts.network.dns = cfg.dns;
   engine::Engine engine(eopts);
   dinfo.counts = [&engine](nlohmann::json& info) {
     int running = 0, paused = 0, stopped = 0;
@@ -206,6 +232,8 @@ int run(int argc, char** argv) {
   api::add_distribution_routes(router, distribution);
   api::add_archive_routes(router, engine);
   api::add_event_routes(router, engine.events());
+  api::add_network_routes(router, engine);
+  api::add_volume_routes(router, engine);
   api::HttpServer server([&router](api::Request& req, api::Response& res) { router.serve(req, res); },
                          api::HttpServer::Options{});
 

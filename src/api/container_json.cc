@@ -2,6 +2,7 @@
 
 #include <time.h>
 
+#include "api/volume_json.h"
 #include "base/clock.h"
 #include "base/strings.h"
 
@@ -20,6 +21,51 @@ std::string shell_quote_command(const engine::Container& c) {
   std::string cmd = c.path;
   for (const auto& a : c.args) cmd += " " + a;
   return cmd;
+}
+
+json network_settings_json(const engine::Container& c) {
+  // The default bridge's endpoint also fills the deprecated top-level fields.
+  json bridge = c.networks.contains("bridge") ? c.networks["bridge"] : json::object();
+  auto field = [&](const char* k) { return bridge.value(k, ""); };
+  return {{"Bridge", ""},
+          {"SandboxID", c.sandbox_key.empty() ? "" : c.id},
+          {"SandboxKey", c.sandbox_key},
+          {"Ports", c.ports.is_object() ? c.ports : json::object()},
+          {"HairpinMode", false},
+          {"LinkLocalIPv6Address", ""},
+          {"LinkLocalIPv6PrefixLen", 0},
+          {"SecondaryIPAddresses", nullptr},
+          {"SecondaryIPv6Addresses", nullptr},
+          {"EndpointID", field("EndpointID")},
+          {"Gateway", field("Gateway")},
+          {"GlobalIPv6Address", ""},
+          {"GlobalIPv6PrefixLen", 0},
+          {"IPAddress", field("IPAddress")},
+          {"IPPrefixLen", bridge.value("IPPrefixLen", 0)},
+          {"IPv6Gateway", ""},
+          {"MacAddress", field("MacAddress")},
+          {"Networks", c.networks.is_object() ? c.networks : json::object()}};
+}
+
+// docker ps's Ports: one entry per published binding, and the exposed-only ports without host side.
+json port_summary_json(const engine::Container& c) {
+  json out = json::array();
+  if (!c.ports.is_object()) return out;
+  for (const auto& [key, bindings] : c.ports.items()) {
+    auto slash = key.find('/');
+    int port = atoi(key.substr(0, slash).c_str());
+    std::string proto = slash == std::string::npos ? "tcp" : key.substr(slash + 1);
+    if (!bindings.is_array() || bindings.empty()) {
+      out.push_back({{"PrivatePort", port}, {"Type", proto}});
+      continue;
+    }
+    for (const auto& b : bindings)
+      out.push_back({{"IP", b.value("HostIp", "")},
+                     {"PrivatePort", port},
+                     {"PublicPort", atoi(b.value("HostPort", "0").c_str())},
+                     {"Type", proto}});
+  }
+  return out;
 }
 
 json config_json(const engine::Container& c) {
@@ -201,27 +247,9 @@ json container_inspect_json(const engine::Container& c, const InspectExtras& x) 
        {{"Data",
          {{"LowerDir", x.lower_dir}, {"MergedDir", x.merged_dir}, {"UpperDir", x.upper_dir}, {"WorkDir", x.work_dir}}},
         {"Name", "overlay2"}}},
-      {"Mounts", json::array()},
+      {"Mounts", mount_points_json(c.mount_points)},
       {"Config", config_json(c)},
-      {"NetworkSettings",
-       {{"Bridge", ""},
-        {"SandboxID", ""},
-        {"HairpinMode", false},
-        {"LinkLocalIPv6Address", ""},
-        {"LinkLocalIPv6PrefixLen", 0},
-        {"Ports", json::object()},
-        {"SandboxKey", ""},
-        {"SecondaryIPAddresses", nullptr},
-        {"SecondaryIPv6Addresses", nullptr},
-        {"EndpointID", ""},
-        {"Gateway", ""},
-        {"GlobalIPv6Address", ""},
-        {"GlobalIPv6PrefixLen", 0},
-        {"IPAddress", ""},
-        {"IPPrefixLen", 0},
-        {"IPv6Gateway", ""},
-        {"MacAddress", ""},
-        {"Networks", json::object()}}},
+      {"NetworkSettings", network_settings_json(c)},
   };
 }
 
@@ -235,13 +263,13 @@ json container_summary_json(const engine::Container& c, int64_t now) {
       {"ImageID", c.image_id},
       {"Command", shell_quote_command(c)},
       {"Created", parse_time(c.created) / 1000000000},
-      {"Ports", json::array()},
+      {"Ports", port_summary_json(c)},
       {"Labels", labels},
       {"State", engine::status_name(c.state.status)},
       {"Status", container_status_text(c, now)},
       {"HostConfig", {{"NetworkMode", c.host_config.value("NetworkMode", "default")}}},
-      {"NetworkSettings", {{"Networks", json::object()}}},
-      {"Mounts", json::array()},
+      {"NetworkSettings", {{"Networks", c.networks.is_object() ? c.networks : json::object()}}},
+      {"Mounts", mount_points_json(c.mount_points)},
   };
 }
 
@@ -256,14 +284,7 @@ bool container_matches(const engine::Container& c, const Filters& f, const std::
   json labels = c.config.value("Labels", json::object());
   if (labels.is_null()) labels = json::object();
   // Every label filter must match (docker ANDs label filters).
-  if (auto it = f.find("label"); it != f.end()) {
-    for (const auto& v : it->second) {
-      auto eq = v.find('=');
-      std::string key = v.substr(0, eq);
-      if (!labels.contains(key)) return false;
-      if (eq != std::string::npos && labels[key] != v.substr(eq + 1)) return false;
-    }
-  }
+  if (auto it = f.find("label"); it != f.end() && !labels_match(labels, it->second)) return false;
   if (!any("status", [&](const std::string& v) { return v == engine::status_name(c.state.status); })) return false;
   if (!any("name", [&](const std::string& v) {
         // docker matches names as a regular expression; a substring covers the usual use.

@@ -28,8 +28,9 @@ void create(engine::Engine& eng, Request& req, Response& res) {
   json host_config = body.value("HostConfig", json::object());
   json config = body;
   config.erase("HostConfig");
+  json networking = config.value("NetworkingConfig", json());
   config.erase("NetworkingConfig");
-  auto created = eng.create(req.query().get("name"), config, host_config);
+  auto created = eng.create(req.query().get("name"), config, host_config, networking);
   res.send_json(201, {{"Id", created.id}, {"Warnings", created.warnings}});
 }
 

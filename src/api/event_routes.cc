@@ -31,6 +31,12 @@ bool event_matches(const engine::Event& e, const Filters& f) {
         return (e.type == "image" && (e.id == v || e.id.rfind(v, 0) == 0)) || attr("image") == v;
       }))
     return false;
+  // Networks and volumes: by ID (a prefix for networks, as dockerd) or name.
+  if (!any("network", [&](const std::string& v) {
+        return e.type == "network" && (e.id.rfind(v, 0) == 0 || attr("name") == v);
+      }))
+    return false;
+  if (!any("volume", [&](const std::string& v) { return e.type == "volume" && e.id == v; })) return false;
   if (auto it = f.find("label"); it != f.end()) {
     for (const auto& v : it->second) {
       auto eq = v.find('=');

@@ -11,6 +11,7 @@
 #include "api/container_json.h"
 #include "api/distribution_routes.h"
 #include "api/stream_pump.h"
+#include "api/volume_routes.h"
 #include "base/clock.h"
 #include "base/fs.h"
 #include "base/strings.h"
@@ -137,16 +138,8 @@ bool image_matches(const image::ImageRecord& r, const json& cfg, const Filters& 
     if (matching_refs(r.repo_tags, it->second).empty() && matching_refs(r.repo_digests, it->second).empty())
       return false;
   }
-  if (auto it = f.find("label"); it != f.end()) {
-    json labels = cfg.value("config", json::object()).value("Labels", json::object());
-    if (!labels.is_object()) return false;
-    for (const auto& v : it->second) {
-      auto eq = v.find('=');
-      std::string key = v.substr(0, eq);
-      if (!labels.contains(key)) return false;
-      if (eq != std::string::npos && labels[key] != v.substr(eq + 1)) return false;
-    }
-  }
+  if (auto it = f.find("label"); it != f.end())
+    if (!labels_match(cfg.value("config", json::object()).value("Labels", json::object()), it->second)) return false;
   return true;
 }
 
@@ -384,7 +377,7 @@ void add_image_routes(Router& router, engine::Engine& eng, engine::Distribution&
     res.send_json(200, {{"LayersSize", layers},
                         {"Images", images},
                         {"Containers", containers},
-                        {"Volumes", json::array()},
+                        {"Volumes", volumes_disk_usage(eng)},
                         {"BuildCache", json::array()}});
   });
 }

@@ -135,4 +135,16 @@ int64_t parse_time_param(const std::string& v) {
   return nanos;
 }
 
+bool labels_match(const nlohmann::json& labels, const std::vector<std::string>& wanted) {
+  if (wanted.empty()) return true;
+  if (!labels.is_object()) return false;
+  for (const auto& v : wanted) {
+    auto eq = v.find('=');
+    std::string key = v.substr(0, eq);
+    if (!labels.contains(key)) return false;
+    if (eq != std::string::npos && labels[key] != v.substr(eq + 1)) return false;
+  }
+  return true;
+}
+
 }  // namespace berth::api

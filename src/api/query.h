@@ -16,6 +16,8 @@
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "base/error.h"
 
 namespace berth::api {
@@ -36,6 +38,10 @@ std::string url_decode(std::string_view s, bool plus_is_space);
 
 // filters: key -> values, sorted, duplicates removed.
 using Filters = std::map<std::string, std::vector<std::string>>;
+
+// docker's `label` filter: every "key" must be present and every
+// "key=value" equal in labels (a JSON object; null matches nothing).
+bool labels_match(const nlohmann::json& labels, const std::vector<std::string>& wanted);
 
 class Query {
  public:

@@ -162,6 +162,9 @@ void Router::serve(Request& req, Response& res) const {
   } catch (const engine::InvalidArgumentError& e) {
     if (!res.answered()) res.send_error(400, e.what());
     else throw;
+  } catch (const engine::ForbiddenError& e) {
+    if (!res.answered()) res.send_error(403, e.what());
+    else throw;
   } catch (const std::exception& e) {
     if (!res.answered()) res.send_error(500, e.what());
     else throw;

@@ -13,7 +13,7 @@
 // - Errors become docker's JSON: {"message": "..."}. Unknown routes (and a
 //   known path with the wrong method) are 404 {"message":"page not found"};
 //   ApiError carries its status; the engine's error kinds (engine/errors.h)
-//   become 404, 409, 400 and 304; any other exception is a 500.
+//   become 404, 409, 400, 403 and 304; any other exception is a 500.
 #pragma once
 
 #include <string>

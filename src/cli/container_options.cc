@@ -1,8 +1,13 @@
 #include "cli/container_options.h"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <fstream>
+#include <optional>
 
 #include "base/strings.h"
+#include "cli/network_options.h"
 #include "cli/units.h"
 
 namespace berth::cli {
@@ -42,16 +47,24 @@ void add_container_flags(FlagSet& f) {
   f.add_value("h,hostname", "Container host name");
   f.add_bool("init", "Run an init inside the container that forwards signals and reaps processes");
   f.add_bool("i,interactive", "Keep STDIN open even if not attached");
+  f.add_value("ip", "IPv4 address (e.g., 172.30.100.104)");
+  f.add_value("ip6", "IPv6 address (e.g., 2001:db8::33)");
   f.add_value("ipc", "IPC mode to use");
   f.add_list("l,label", "Set meta data on a container");
+  f.add_list("link", "Add link to another container");
+  f.add_list("link-local-ip", "Container IPv4/IPv6 link-local addresses");
   f.add_value("log-driver", "Logging driver for the container");
   f.add_list("log-opt", "Log driver options");
   f.add_value("m,memory", "Memory limit");
+  f.add_value("mac-address", "Container MAC address (e.g., 92:d0:c6:0a:29:33)");
   f.add_value("memory-reservation", "Memory soft limit");
   f.add_value("memory-swap", "Swap limit equal to memory plus swap: '-1' to enable unlimited swap");
   f.add_list("mount", "Attach a filesystem mount to the container");
   f.add_value("name", "Assign a name to the container");
-  f.add_value("network", "Connect a container to a network", "default");
+  f.add_list("net", "Connect a container to a network (same as --network)");
+  f.add_list("net-alias", "Add network-scoped alias for the container (same as --network-alias)");
+  f.add_list("network", "Connect a container to a network");
+  f.add_list("network-alias", "Add network-scoped alias for the container");
   f.add_bool("no-healthcheck", "Disable any container-specified HEALTHCHECK");
   f.add_bool("oom-kill-disable", "Disable OOM Killer");
   f.add_value("oom-score-adj", "Tune host's OOM preferences (-1000 to 1000)", "0");
@@ -80,6 +93,7 @@ void add_container_flags(FlagSet& f) {
   f.add_value("userns", "User namespace to use");
   f.add_value("uts", "UTS namespace to use");
   f.add_list("v,volume", "Bind mount a volume");
+  f.add_value("volume-driver", "Optional volume driver for the container");
   f.add_list("volumes-from", "Mount volumes from the specified container(s)");
   f.add_value("w,workdir", "Working directory inside the container");
 }
@@ -125,33 +139,171 @@ std::string resolve_env(const std::string& kv, const EnvLookup& lookup) {
   return kv;
 }
 
-json parse_mount(const std::string& spec) {
-  json m = json::object();
-  std::string type = "volume";
-  json bind_opts = json::object(), tmpfs_opts = json::object(), vol_opts = json::object();
-  for (const std::string& field : split(spec, ',')) {
-    size_t eq = field.find('=');
-    std::string key = field.substr(0, eq);
-    std::string val = eq == std::string::npos ? "" : field.substr(eq + 1);
-    for (auto& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (key == "type") type = val;
-    else if (key == "source" || key == "src") m["Source"] = val;
-    else if (key == "target" || key == "destination" || key == "dst") m["Target"] = val;
-    else if (key == "readonly" || key == "ro") m["ReadOnly"] = eq == std::string::npos || val == "true" || val == "1";
-    else if (key == "consistency") m["Consistency"] = val;
-    else if (key == "bind-propagation") bind_opts["Propagation"] = val;
-    else if (key == "volume-nocopy") vol_opts["NoCopy"] = eq == std::string::npos || val == "true" || val == "1";
-    else if (key == "tmpfs-size") tmpfs_opts["SizeBytes"] = ram_in_bytes(val);
-    else if (key == "tmpfs-mode") tmpfs_opts["Mode"] = std::stoul(val, nullptr, 8);
-    else fail("invalid argument \"{}\" for \"--mount\" flag: unexpected key '{}' in '{}'", spec, key, field);
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::string absolute(const std::string& path) {
+  char cwd[4096];
+  if (!::getcwd(cwd, sizeof cwd)) return path;
+  std::string out = cwd;
+  for (const std::string& part : split(path, '/')) {
+    if (part.empty() || part == ".") continue;
+    if (part == "..") {
+      size_t slash = out.rfind('/');
+      out.resize(slash == 0 ? 1 : slash);
+    } else {
+      out += (out.back() == '/' ? "" : "/") + part;
+    }
   }
-  m["Type"] = type;
-  if (!m.contains("Target"))
-    fail("invalid argument \"{}\" for \"--mount\" flag: target is required", spec);
-  if (!bind_opts.empty()) m["BindOptions"] = bind_opts;
-  if (!tmpfs_opts.empty()) m["TmpfsOptions"] = tmpfs_opts;
-  if (!vol_opts.empty()) m["VolumeOptions"] = vol_opts;
+  return out;
+}
+
+// docker's MountOpt.Set: one --mount value as a HostConfig.Mounts entry.
+json parse_mount(const std::string& spec) {
+  std::string type = "volume", source, target, consistency;
+  bool read_only = false;
+  std::optional<json> bind, volume, tmpfs, image;
+  auto opts = [](std::optional<json>& o) -> json& {
+    if (!o) o = json::object();
+    return *o;
+  };
+  auto volume_opts = [&]() -> json& {
+    json& v = opts(volume);
+    if (!v.contains("DriverConfig")) v["DriverConfig"] = json::object();
+    return v;
+  };
+  auto boolean = [](const std::string& key, const std::string& val) {
+    bool b;
+    if (!parse_bool(val, &b)) fail("invalid value for {}: {}", key, val);
+    return b;
+  };
+  auto set_kv = [](json& target, const std::string& kv) {
+    size_t eq = kv.find('=');
+    std::string k = kv.substr(0, eq);
+    if (!k.empty()) target[k] = eq == std::string::npos ? "" : kv.substr(eq + 1);
+  };
+  for (const std::string& field : csv_fields(spec)) {
+    size_t eq = field.find('=');
+    std::string key = lower(field.substr(0, eq));
+    std::string val = eq == std::string::npos ? "" : field.substr(eq + 1);
+    if (eq == std::string::npos) {
+      if (key == "readonly" || key == "ro") read_only = true;
+      else if (key == "volume-nocopy") volume_opts()["NoCopy"] = true;
+      else if (key == "bind-nonrecursive") opts(bind)["NonRecursive"] = true;
+      else fail("invalid field '{}' must be a key=value pair", field);
+      continue;
+    }
+    if (key == "type") {
+      type = lower(val);
+    } else if (key == "source" || key == "src") {
+      source = val == "." || val.starts_with("./") ? absolute(val) : val;
+    } else if (key == "target" || key == "dst" || key == "destination") {
+      target = val;
+    } else if (key == "readonly" || key == "ro") {
+      read_only = boolean(key, val);
+    } else if (key == "consistency") {
+      consistency = lower(val);
+    } else if (key == "bind-propagation") {
+      opts(bind)["Propagation"] = lower(val);
+    } else if (key == "bind-nonrecursive") {
+      if (boolean(key, val)) opts(bind)["NonRecursive"] = true;
+      else opts(bind);
+    } else if (key == "bind-recursive") {
+      json& b = opts(bind);
+      if (val == "disabled") b["NonRecursive"] = true;
+      else if (val == "writable") b["ReadOnlyNonRecursive"] = true;
+      else if (val == "readonly") b["ReadOnlyForceRecursive"] = true;
+      else if (val != "enabled")
+        fail("invalid value for {}: {} (must be \"enabled\", \"disabled\", \"writable\", or \"readonly\")", key, val);
+    } else if (key == "volume-subpath") {
+      volume_opts()["Subpath"] = val;
+    } else if (key == "volume-nocopy") {
+      if (boolean(key, val)) volume_opts()["NoCopy"] = true;
+      else volume_opts();
+    } else if (key == "volume-label") {
+      json& v = volume_opts();
+      if (!v.contains("Labels")) v["Labels"] = json::object();
+      set_kv(v["Labels"], val);
+    } else if (key == "volume-driver") {
+      volume_opts()["DriverConfig"]["Name"] = val;
+    } else if (key == "volume-opt") {
+      json& d = volume_opts()["DriverConfig"];
+      if (!d.contains("Options")) d["Options"] = json::object();
+      set_kv(d["Options"], val);
+    } else if (key == "image-subpath") {
+      opts(image)["Subpath"] = val;
+    } else if (key == "tmpfs-size") {
+      try {
+        opts(tmpfs)["SizeBytes"] = ram_in_bytes(val);
+      } catch (const Error&) {
+        fail("invalid value for {}: {}", key, val);
+      }
+    } else if (key == "tmpfs-mode") {
+      unsigned long mode = 0;
+      bool ok = !val.empty() && val.size() <= 11 &&
+                std::all_of(val.begin(), val.end(), [](char c) { return c >= '0' && c <= '7'; });
+      if (ok) mode = std::stoul(val, nullptr, 8);
+      if (!ok || mode > 0xffffffffUL) fail("invalid value for {}: {}", key, val);
+      opts(tmpfs)["Mode"] = mode;
+    } else {
+      fail("unexpected key '{}' in '{}'", key, field);
+    }
+  }
+  if (type.empty()) fail("type is required");
+  if (target.empty()) fail("target is required");
+  if (volume && type != "volume") fail("cannot mix 'volume-*' options with mount type '{}'", type);
+  if (bind && type != "bind") fail("cannot mix 'bind-*' options with mount type '{}'", type);
+  if (tmpfs && type != "tmpfs") fail("cannot mix 'tmpfs-*' options with mount type '{}'", type);
+  if (image && type != "image") fail("cannot mix 'image-*' options with mount type '{}'", type);
+  if (bind && bind->contains("ReadOnlyNonRecursive") && !read_only)
+    fail("option 'bind-recursive=writable' requires 'readonly' to be specified in conjunction");
+  if (bind && bind->contains("ReadOnlyForceRecursive")) {
+    if (!read_only) fail("option 'bind-recursive=readonly' requires 'readonly' to be specified in conjunction");
+    if (bind->value("Propagation", "") != "rprivate")
+      fail("option 'bind-recursive=readonly' requires 'bind-propagation=rprivate' to be specified in conjunction");
+  }
+  json m = {{"Type", type}};
+  if (!source.empty()) m["Source"] = source;
+  m["Target"] = target;
+  if (read_only) m["ReadOnly"] = true;
+  if (!consistency.empty()) m["Consistency"] = consistency;
+  if (bind) m["BindOptions"] = *bind;
+  if (volume) m["VolumeOptions"] = *volume;
+  if (image) m["ImageOptions"] = *image;
+  if (tmpfs) m["TmpfsOptions"] = *tmpfs;
   return m;
+}
+
+// The source of a -v value as docker's compose loader (ParseVolume) reads
+// "[source:]target[:options]" (a one-letter first part such as "c:" is a
+// Windows drive, so "v:/d" is all target); "" for an anonymous volume.
+std::string volume_source(const std::string& spec) {
+  if (spec.empty()) fail("invalid empty volume spec");
+  if (spec.size() <= 2) return "";
+  std::string source, buffer;
+  bool have_source = false, have_target = false;
+  for (size_t i = 0; i <= spec.size(); ++i) {
+    bool end = i == spec.size();
+    char c = end ? '\0' : spec[i];
+    if (c == ':' && buffer.size() == 1 && std::isalpha(static_cast<unsigned char>(buffer[0]))) {
+      buffer += c;  // a Windows drive letter
+    } else if (c == ':' || end) {
+      if (buffer.empty()) fail("invalid spec: {}: empty section between colons", spec);
+      if (!have_source && !end) {
+        source = buffer, have_source = true;
+      } else if (have_source && !have_target) {
+        have_target = true;
+      } else if (have_source && !end) {
+        fail("invalid spec: {}: too many colons", spec);
+      }
+      buffer.clear();
+    } else {
+      buffer += c;
+    }
+  }
+  return source;
 }
 
 json parse_ulimit(const std::string& spec) {
@@ -189,30 +341,80 @@ json restart_policy(const std::string& s) {
   return p;
 }
 
-}  // namespace
+struct NetworkFlags {
+  std::vector<NetworkAttachment> networks;
+  LegacyEndpointFlags legacy;
+  std::vector<std::string> dns, dns_search, extra_hosts;  // validated as docker sends them
+};
 
-void add_port_mapping(const std::string& spec, json& exposed, json& bindings) {
-  std::string rest = spec, proto = "tcp";
-  if (size_t slash = rest.rfind('/'); slash != std::string::npos) {
-    proto = rest.substr(slash + 1);
-    rest = rest.substr(0, slash);
+// The values of a list flag through a docker validator; a rejection is a
+// flag error, as pflag reports it.
+std::vector<std::string> validated(const FlagSet& f, const char* name,
+                                   std::string (*validate)(const std::string&)) {
+  std::vector<std::string> out;
+  for (const std::string& v : f.list(name)) {
+    try {
+      out.push_back(validate(v));
+    } catch (const Error& e) {
+      throw UsageError(fmt::format("invalid argument {} for \"--{}\" flag: {}", go_quote(v), name, e.what()));
+    }
   }
-  std::vector<std::string> parts = split(rest, ':');
-  std::string ip, host_port, cport;
-  if (parts.size() == 1) cport = parts[0];
-  else if (parts.size() == 2) host_port = parts[0], cport = parts[1];
-  else {
-    cport = parts.back();
-    host_port = parts[parts.size() - 2];
-    parts.resize(parts.size() - 2);
-    ip = join(parts, ":");
-  }
-  if (cport.empty()) fail("No port specified: {}<empty>", spec);
-  std::string key = cport + "/" + proto;
-  exposed[key] = json::object();
-  if (!bindings.contains(key)) bindings[key] = json::array();
-  bindings[key].push_back({{"HostIp", ip}, {"HostPort", host_port}});
+  return out;
 }
+
+// The --network values and the flags docker applies to the first of them,
+// checked as pflag checks them while parsing.
+NetworkFlags network_flags(const FlagSet& f) {
+  NetworkFlags out;
+  std::vector<NetworkAttachment>& networks = out.networks;
+  for (const char* name : {"network", "net"}) {
+    for (const std::string& v : f.list(name)) {
+      try {
+        networks.push_back(parse_network_flag(v));
+      } catch (const Error& e) {
+        throw UsageError(fmt::format("invalid argument {} for \"--{}\" flag: {}", go_quote(v), name, e.what()));
+      }
+    }
+  }
+  LegacyEndpointFlags& legacy = out.legacy;
+  legacy.aliases = f.list("network-alias");
+  for (const std::string& a : f.list("net-alias")) legacy.aliases.push_back(a);
+  for (const std::string& l : f.list("link")) {
+    if (l.empty()) throw UsageError("invalid argument \"\" for \"--link\" flag: empty string specified for links");
+    if (split(l, ':').size() > 2)
+      throw UsageError(
+          fmt::format("invalid argument {} for \"--link\" flag: bad format for links: {}", go_quote(l), l));
+    legacy.links.push_back(l);
+  }
+  legacy.link_local_ips = f.list("link-local-ip");
+  legacy.ipv4 = f.value("ip");
+  legacy.ipv6 = f.value("ip6");
+  legacy.mac_address = f.value("mac-address");
+  out.dns = validated(f, "dns", validate_ip_address);
+  out.dns_search = validated(f, "dns-search", validate_dns_search);
+  out.extra_hosts = validated(f, "add-host", validate_extra_host);
+  return out;
+}
+
+// The fields docker 28 sends with their zero values whatever the flags, so
+// the daemon sees the body it sees from docker.
+void add_unset_fields(json& c, json& hc) {
+  const json config_zero = {{"OnBuild", nullptr}};
+  const json host_zero = {
+      {"ConsoleSize", {0, 0}}, {"VolumesFrom", nullptr}, {"Cgroup", ""}, {"ShmSize", 0}, {"Isolation", ""},
+      {"BlkioWeightDevice", json::array()}, {"BlkioDeviceReadBps", json::array()},
+      {"BlkioDeviceWriteBps", json::array()}, {"BlkioDeviceReadIOps", json::array()},
+      {"BlkioDeviceWriteIOps", json::array()}, {"CpuRealtimePeriod", 0}, {"CpuRealtimeRuntime", 0},
+      {"DeviceCgroupRules", nullptr}, {"DeviceRequests", nullptr}, {"MemorySwappiness", -1},
+      {"OomKillDisable", false}, {"PidsLimit", 0}, {"Ulimits", json::array()}, {"CpuCount", 0}, {"CpuPercent", 0},
+      {"IOMaximumIOps", 0}, {"IOMaximumBandwidth", 0}, {"MaskedPaths", nullptr}, {"ReadonlyPaths", nullptr}};
+  for (auto& [k, v] : config_zero.items())
+    if (!c.contains(k)) c[k] = v;
+  for (auto& [k, v] : host_zero.items())
+    if (!hc.contains(k)) hc[k] = v;
+}
+
+}  // namespace
 
 std::vector<std::string> read_env_file(const std::string& path, const EnvLookup& lookup) {
   std::ifstream in(path);
@@ -234,6 +436,16 @@ std::vector<std::string> read_env_file(const std::string& path, const EnvLookup&
 
 json container_config(const FlagSet& f, const std::vector<std::string>& pos, const EnvLookup& lookup) {
   if (pos.empty()) fail("requires at least 1 argument");
+  NetworkFlags net_flags = network_flags(f);
+  // Malformed --mount values are flag errors, as pflag reports them.
+  json mount_values = json::array();
+  for (const std::string& m : f.list("mount")) {
+    try {
+      mount_values.push_back(parse_mount(m));
+    } catch (const Error& e) {
+      throw UsageError(fmt::format("invalid argument {} for \"--mount\" flag: {}", go_quote(m), e.what()));
+    }
+  }
   json c = json::object();
   json hc = json::object();
   c["Image"] = pos[0];
@@ -270,7 +482,7 @@ json container_config(const FlagSet& f, const std::vector<std::string>& pos, con
     env.insert(env.end(), more.begin(), more.end());
   }
   for (const std::string& e : f.list("env")) env.push_back(resolve_env(e, lookup));
-  c["Env"] = env;
+  c["Env"] = env.empty() ? json(nullptr) : json(env);
 
   json labels = json::object();
   for (const std::string& l : f.list("label")) {
@@ -280,25 +492,30 @@ json container_config(const FlagSet& f, const std::vector<std::string>& pos, con
   c["Labels"] = labels;
 
   json exposed = json::object(), bindings = json::object();
-  for (const std::string& p : f.list("publish")) add_port_mapping(p, exposed, bindings);
-  for (const std::string& p : f.list("expose"))
-    exposed[p.find('/') == std::string::npos ? p + "/tcp" : p] = json::object();
+  for (const std::string& p : f.list("publish")) add_published_port(p, exposed, bindings);
+  for (const std::string& p : f.list("expose")) add_exposed_port(p, exposed);
   if (!exposed.empty()) c["ExposedPorts"] = exposed;
   hc["PortBindings"] = bindings;
   hc["PublishAllPorts"] = f.on("publish-all");
 
+  // A -v with a source (a host path or a volume name) is a bind; one
+  // without is an anonymous volume, listed in Config.Volumes.
   json volumes = json::object();
   std::vector<std::string> binds;
   for (const std::string& v : f.list("volume")) {
-    // A bind or named volume has "src:dst"; a bare path is an anonymous volume.
-    if (v.find(':') != std::string::npos) binds.push_back(v);
-    else volumes[v] = json::object();
+    std::string source = volume_source(v);
+    if (source.empty()) {
+      volumes[v] = json::object();
+      continue;
+    }
+    std::string bind = v;
+    // docker makes a relative host path ("./data:/data") absolute.
+    if (source.starts_with(".")) bind = absolute(v.substr(0, v.find(':'))) + v.substr(v.find(':'));
+    if (std::find(binds.begin(), binds.end(), bind) == binds.end()) binds.push_back(bind);
   }
-  if (!volumes.empty()) c["Volumes"] = volumes;
+  c["Volumes"] = volumes;
   hc["Binds"] = binds.empty() ? json(nullptr) : json(binds);
-  json mounts = json::array();
-  for (const std::string& m : f.list("mount")) mounts.push_back(parse_mount(m));
-  if (!mounts.empty()) hc["Mounts"] = mounts;
+  if (!mount_values.empty()) hc["Mounts"] = mount_values;
   if (!f.list("tmpfs").empty()) {
     json t = json::object();
     for (const std::string& s : f.list("tmpfs")) {
@@ -308,6 +525,8 @@ json container_config(const FlagSet& f, const std::vector<std::string>& pos, con
     hc["Tmpfs"] = t;
   }
   if (!f.list("volumes-from").empty()) hc["VolumesFrom"] = f.list("volumes-from");
+  hc["VolumeDriver"] = f.value("volume-driver");
+  hc["ContainerIDFile"] = f.value("cidfile");
 
   if (f.changed("stop-signal")) c["StopSignal"] = f.value("stop-signal");
   if (f.changed("stop-timeout")) c["StopTimeout"] = int_flag(f, "stop-timeout", "--stop-timeout");
@@ -373,16 +592,21 @@ json container_config(const FlagSet& f, const std::vector<std::string>& pos, con
   hc["CapAdd"] = f.list("cap-add").empty() ? json(nullptr) : json(f.list("cap-add"));
   hc["CapDrop"] = f.list("cap-drop").empty() ? json(nullptr) : json(f.list("cap-drop"));
   hc["SecurityOpt"] = f.list("security-opt").empty() ? json(nullptr) : json(f.list("security-opt"));
-  hc["NetworkMode"] = f.value("network");
+  Networking net = networking_config(net_flags.networks, net_flags.legacy);
+  hc["NetworkMode"] = net.network_mode;
+  // berth speaks API v1.41, whose daemons take a MAC address only from the
+  // container-wide field (docker 28 refuses --mac-address below v1.44).
+  if (!net_flags.legacy.mac_address.empty()) c["MacAddress"] = net_flags.legacy.mac_address;
+  hc["Links"] = f.list("link").empty() ? json(nullptr) : json(f.list("link"));
   hc["PidMode"] = f.value("pid");
   hc["IpcMode"] = f.value("ipc");
   hc["UTSMode"] = f.value("uts");
   hc["UsernsMode"] = f.value("userns");
   hc["CgroupnsMode"] = f.value("cgroupns");
-  hc["Dns"] = f.list("dns");
+  hc["Dns"] = net_flags.dns;
   hc["DnsOptions"] = f.list("dns-option");
-  hc["DnsSearch"] = f.list("dns-search");
-  hc["ExtraHosts"] = f.list("add-host").empty() ? json(nullptr) : json(f.list("add-host"));
+  hc["DnsSearch"] = net_flags.dns_search;
+  hc["ExtraHosts"] = net_flags.extra_hosts.empty() ? json(nullptr) : json(net_flags.extra_hosts);
   hc["GroupAdd"] = f.list("group-add").empty() ? json(nullptr) : json(f.list("group-add"));
   if (!f.list("sysctl").empty()) {
     json s = json::object();
@@ -413,8 +637,9 @@ json container_config(const FlagSet& f, const std::vector<std::string>& pos, con
   hc["RestartPolicy"] = restart_policy(f.value("restart"));
   hc["AutoRemove"] = f.on("rm");
 
+  add_unset_fields(c, hc);
   c["HostConfig"] = hc;
-  c["NetworkingConfig"] = {{"EndpointsConfig", json::object()}};
+  c["NetworkingConfig"] = {{"EndpointsConfig", net.endpoints}};
   return c;
 }
 

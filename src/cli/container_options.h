@@ -7,7 +7,9 @@
 // "HostConfig": ..., "NetworkingConfig": ...}), resolving `-e NAME` and
 // --env-file against `lookup_env`. Invalid values throw berth::Error worded
 // as docker words them ("invalid argument \"x\" for \"-m, --memory\" flag:
-// ..."). Nothing here talks to the daemon.
+// ..."); a malformed flag value (--network, --link) throws UsageError, as
+// pflag rejects it. Networking (--network and its companions, -p, --expose)
+// follows cli/network_options.h. Nothing here talks to the daemon.
 #pragma once
 
 #include <functional>
@@ -31,8 +33,5 @@ nlohmann::json container_config(const FlagSet& flags, const std::vector<std::str
 // the environment when set).
 std::vector<std::string> read_env_file(const std::string& path, const EnvLookup& lookup_env);
 
-// -p/--publish "[ip:][hostPort:]containerPort[/proto]" into ExposedPorts and
-// PortBindings entries.
-void add_port_mapping(const std::string& spec, nlohmann::json& exposed, nlohmann::json& bindings);
 
 }  // namespace berth::cli

@@ -52,6 +52,11 @@ nlohmann::json to_json(const Container& c) {
       {"hostname_path", c.hostname_path},
       {"hosts_path", c.hosts_path},
       {"resolv_conf_path", c.resolv_conf_path},
+      {"networks", c.networks},
+      {"ports", c.ports},
+      {"sandbox_key", c.sandbox_key},
+      {"sandbox", c.sandbox},
+      {"mount_points", c.mount_points},
       {"state",
        {{"status", status_name(s.status)},
         {"pid", s.pid},
@@ -87,6 +92,11 @@ Container container_from_json(const nlohmann::json& j) {
     c.hostname_path = j.value("hostname_path", "");
     c.hosts_path = j.value("hosts_path", "");
     c.resolv_conf_path = j.value("resolv_conf_path", "");
+    c.networks = j.value("networks", nlohmann::json::object());
+    c.ports = j.value("ports", nlohmann::json::object());
+    c.sandbox_key = j.value("sandbox_key", "");
+    c.sandbox = j.value("sandbox", nlohmann::json());
+    c.mount_points = j.value("mount_points", std::vector<MountPoint>{});
     const auto& s = j.at("state");
     c.state.status = parse_status(s.at("status").get<std::string>());
     c.state.pid = s.value("pid", 0);

@@ -15,6 +15,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/spec_mounts.h"
+
 namespace berth::engine {
 
 enum class Status { kCreated, kRunning, kPaused, kRestarting, kRemoving, kExited, kDead };
@@ -53,6 +55,15 @@ struct Container {
   std::string log_path;
   std::string hostname_path, hosts_path, resolv_conf_path;
   std::string mount_label;   // unused, kept for docker's inspect shape
+  // --- networks (engine/network_controller.h)
+  // Docker's EndpointSettings by network name: the user's request (Aliases,
+  // IPAMConfig, Links, MacAddress) always; addresses while running.
+  nlohmann::json networks = nlohmann::json::object();
+  nlohmann::json ports = nlohmann::json::object();  // NetworkSettings.Ports while running
+  std::string sandbox_key;                           // the pinned netns while running
+  nlohmann::json sandbox;                            // the controller's record of what it set up
+  // --- volumes (engine/spec_mounts.h): binds, volumes and tmpfs mounts, by destination
+  std::vector<MountPoint> mount_points;
   ContainerState state;
 
   bool running() const { return state.status == Status::kRunning || state.status == Status::kPaused; }

@@ -15,6 +15,7 @@
 #include "engine/engine_internal.h"
 #include "engine/names.h"
 #include "engine/oci_spec_builder.h"
+#include "engine/resolv_conf.h"
 #include "engine/rootfs_mount.h"
 #include "engine/shim_launcher.h"
 
@@ -53,10 +54,6 @@ uint64_t parse_log_size(const std::string& s) {
   return n * mult;
 }
 
-bool is_supported_network_mode(const std::string& m) {
-  return m.empty() || m == "default" || m == "bridge" || m == "none" || m == "host";
-}
-
 }  // namespace
 
 void Engine::write_etc_files(Container& c) {
@@ -66,24 +63,45 @@ void Engine::write_etc_files(Container& c) {
   c.hosts_path = path_join(dir, "hosts");
   c.resolv_conf_path = path_join(dir, "resolv.conf");
   std::string hostname = c.config.value("Hostname", c.short_id());
+  std::string domain = c.config.value("Domainname", "");
   write_file_replace(c.hostname_path, hostname + "\n", 0644);
+  // The first network's address names the container, as in docker's hosts file.
+  std::string ip;
+  bool embedded_dns = false;
+  for (const auto& [name, ep] : c.networks.items()) {
+    if (ip.empty()) ip = ep.value("IPAddress", "");
+    if (name != "bridge" && name != "host" && name != "none") embedded_dns = true;
+  }
+  std::string mode = c.host_config.value("NetworkMode", "default");
+  std::string primary = mode == "default" ? "bridge" : mode;
+  if (c.networks.contains(primary) && !c.networks[primary].value("IPAddress", "").empty())
+    ip = c.networks[primary].value("IPAddress", "");
   std::string hosts;
   if (!host_net || !read_file_if_exists("/etc/hosts", &hosts)) {
     hosts = kHostsFile;
-    if (!host_net) hosts += fmt::format("127.0.1.1\t{}\n", hostname);
+    std::string names = domain.empty() ? hostname : hostname + "." + domain + "\t" + hostname;
+    if (!ip.empty()) hosts += fmt::format("{}\t{}\n", ip, names);
   }
   for (const auto& extra : string_list(c.host_config.value("ExtraHosts", nlohmann::json()))) {
     auto colon = extra.find(':');
-    if (colon != std::string::npos) hosts += extra.substr(colon + 1) + "\t" + extra.substr(0, colon) + "\n";
+    if (colon == std::string::npos) continue;
+    std::string addr = extra.substr(colon + 1);
+    if (addr == "host-gateway") addr = networks_->default_gateway();
+    if (!addr.empty()) hosts += addr + "\t" + extra.substr(0, colon) + "\n";
   }
   write_file_replace(c.hosts_path, hosts, 0644);
-  std::string resolv;
-  if (!read_file_if_exists("/etc/resolv.conf", &resolv)) resolv = "";
-  write_file_replace(c.resolv_conf_path, resolv, 0644);
+  std::string host_resolv;
+  if (!read_file_if_exists("/etc/resolv.conf", &host_resolv)) host_resolv.clear();
+  nlohmann::json dns_config = c.host_config;
+  // The daemon's --dns is every container's default, as dockerd's.
+  if (!dns_config.contains("Dns") || !dns_config["Dns"].is_array() || dns_config["Dns"].empty())
+    dns_config["Dns"] = opts_.network.dns;
+  write_file_replace(c.resolv_conf_path, container_resolv_conf(dns_config, host_resolv, embedded_dns && !host_net, host_net),
+                     0644);
 }
 
 Engine::Created Engine::create(const std::string& requested_name, const nlohmann::json& config_in,
-                               const nlohmann::json& host_config_in) {
+                               const nlohmann::json& host_config_in, const nlohmann::json& networking_config) {
   if (!config_in.is_object()) throw InvalidArgumentError("Config cannot be empty in order to create a container");
   nlohmann::json host_config = host_config_in.is_object() ? host_config_in : nlohmann::json::object();
   std::string image_ref = config_in.value("Image", "");
@@ -115,11 +133,7 @@ Engine::Created Engine::create(const std::string& requested_name, const nlohmann
   if (c.runtime.empty()) c.runtime = opts_.default_runtime;
   if (!opts_.runtimes.count(c.runtime)) throw InvalidArgumentError("unknown or invalid runtime name: " + c.runtime);
   host_config["Runtime"] = c.runtime;
-  std::string net = host_config.value("NetworkMode", "");
-  if (!is_supported_network_mode(net))
-    // 400, not 404: a 404 from create makes the docker CLI try to pull the image.
-    throw InvalidArgumentError(fmt::format("network {} not found", net));
-  if (net.empty()) host_config["NetworkMode"] = "default";
+  if (host_config.value("NetworkMode", "").empty()) host_config["NetworkMode"] = "default";
   auto policy = host_config.value("RestartPolicy", nlohmann::json::object());
   std::string pname = policy.value("Name", "");
   if (pname != "" && pname != "no" && pname != "always" && pname != "on-failure" && pname != "unless-stopped")
@@ -135,8 +149,13 @@ Engine::Created Engine::create(const std::string& requested_name, const nlohmann
     throw InvalidArgumentError(fmt::format("logger: no log driver named '{}' is registered", log_type));
   host_config["LogConfig"] = {{"Type", log_type}, {"Config", log_config.value("Config", nlohmann::json::object())}};
   c.host_config = host_config;
+  configure_networks(c, networking_config);
+  if (host_config.value("NetworkMode", "") == "host" && host_config.contains("PortBindings") &&
+      host_config["PortBindings"].is_object() && !host_config["PortBindings"].empty())
+    out.warnings.push_back("Published ports are discarded when using host network mode");
   std::string dir = container_dir(c.id);
   c.log_path = log_type == "json-file" ? path_join(dir, c.id + "-json.log") : "";
+  std::vector<MountPoint> planned_mounts = plan_volumes(c);  // bad specs fail before anything exists
   std::lock_guard lock(mu_);
   std::string name;
   if (!requested_name.empty()) {
@@ -158,6 +177,7 @@ Engine::Created Engine::create(const std::string& requested_name, const nlohmann
     }
   }
   c.name = "/" + name;
+  create_volumes(c, std::move(planned_mounts));
   mkdir_all(dir, 0710);
   write_etc_files(c);
   persist(c);
@@ -187,7 +207,7 @@ void Engine::start(const std::string& ref) {
     // docker run --rm waits for the removal even when the start failed.
     if (get(e->c.id).host_config.value("AutoRemove", false)) {
       try {
-        remove_locked(e);
+        remove_locked(e, true);
       } catch (const Error&) {
       }
     }
@@ -228,11 +248,14 @@ void Engine::start_locked(Entry& e) {
   std::optional<ShimHandle> shim;
   try {
     image::ImageRecord img = images_.get(image::Digest::parse(c.image_id));
+    std::string netns = attach_network(e, c);
+    write_etc_files(c);
     mount_rootfs(rp, snapshots_.lowerdir_string(img.chain_ids()));
     SpecInputs in;
+    in.netns_path = netns;
     in.id = c.id;
     in.config = c.config;
-    in.host_config = c.host_config;
+    in.host_config = mount_volumes(e, rp.merged);  // c.host_config with the volumes as binds
     in.rootfs = rp.merged;
     in.hosts_path = c.hosts_path;
     in.hostname_path = c.hostname_path;
@@ -286,6 +309,8 @@ void Engine::start_locked(Entry& e) {
       unmount_rootfs(rp);
     } catch (const Error&) {
     }
+    detach_network(e);
+    unmount_volumes(e);
     record_failure(ex.what());
     throw;
   }
@@ -311,6 +336,8 @@ void Engine::start_locked(Entry& e) {
       unmount_rootfs(rp);
     } catch (const Error&) {
     }
+    detach_network(e);
+    unmount_volumes(e);
     record_failure(ex.what());
     throw;
   }
@@ -451,7 +478,7 @@ void Engine::unpause(const std::string& ref) {
   publish(e->c, "unpause");
 }
 
-void Engine::remove(const std::string& ref, bool force, bool /*remove_volumes*/) {
+void Engine::remove(const std::string& ref, bool force, bool remove_volumes) {
   auto e = lookup(ref);
   {
     std::unique_lock op(e->op);
@@ -478,11 +505,11 @@ void Engine::remove(const std::string& ref, bool force, bool /*remove_volumes*/)
       if (!changed_.wait_for(lock, std::chrono::seconds(30), [&] { return !e->c.running(); }))
         fail("could not kill container {}", e->c.id);
     }
-    remove_locked(e);
+    remove_locked(e, remove_volumes);
   }
 }
 
-void Engine::remove_locked(const std::shared_ptr<Entry>& e) {
+void Engine::remove_locked(const std::shared_ptr<Entry>& e, bool remove_volumes) {
   Container c;
   UniqueFd shim;
   {
@@ -503,6 +530,7 @@ void Engine::remove_locked(const std::shared_ptr<Entry>& e) {
     e->pending_attaches.clear();
     std::erase_if(execs_, [&](const auto& kv) { return kv.second->r.container_id == c.id; });
   }
+  release_volumes(c, remove_volumes);  // before "destroy", as dockerd's cleanupContainer
   publish(c, "destroy");
   changed_.notify_all();
 
@@ -542,6 +570,7 @@ void Engine::rename(const std::string& ref, const std::string& new_name_in) {
                                     "be able to reuse that name.",
                                     new_name, it->second));
   names_.erase(old);
+  networks_->rename(e->c.id, new_name);
   e->c.name = "/" + new_name;
   names_[e->c.name] = e->c.id;
   persist(e->c);

@@ -72,6 +72,9 @@ Engine::Engine(EngineOptions opts)
       spec_host_(SpecHost::probe()) {
   mkdir_all(path_join(opts_.data_root, "containers"), 0711);
   mkdir_all(path_join(opts_.exec_root, "containers"), 0711);
+  opts_.network.data_root = opts_.data_root;
+  opts_.network.exec_root = opts_.exec_root;
+  networks_ = std::make_unique<NetworkController>(opts_.network);
   watch_epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
   if (!watch_epoll_.valid()) fail_errno("epoll_create1");
   // Wakes the exit watcher at shutdown, so stopping the daemon takes no poll interval.
@@ -152,6 +155,7 @@ Engine::Engine(EngineOptions opts)
     }
   }
   janitor_ = std::jthread([this](std::stop_token st) { janitor_loop(st); });
+  restore_volumes();  // before adopt(), whose exits release them
   for (auto& e : entries) adopt(e);
   // What dockerd's restore starts again (after a reboot, or a daemon crash
   // that took the shims along), before the API serves anyone.
@@ -244,6 +248,11 @@ void Engine::adopt(const std::shared_ptr<Entry>& e) {
   bool alive = read_file_if_exists(fmt::format("/proc/{}/cmdline", c.state.shim_pid), &cmdline) &&
                cmdline.find("berth-shim") != std::string::npos && cmdline.find(c.id) != std::string::npos;
   if (alive) {
+    try {
+      restore_network(c);
+    } catch (const std::exception& ex) {
+      fprintf(stderr, "berthd: container %s: restoring its network: %s\n", c.id.c_str(), ex.what());
+    }
     {
       std::lock_guard lock(mu_);
       e->init_pidfd.reset(open_pidfd(c.state.pid));
@@ -501,6 +510,8 @@ void Engine::on_shim_exit(const std::string& id) {
   } catch (const Error& ex) {
     fprintf(stderr, "berthd: %s\n", ex.what());
   }
+  detach_network(*e);
+  unmount_volumes(*e);
 
   Container c;
   bool restart = false, auto_remove = false;
@@ -547,7 +558,7 @@ void Engine::on_shim_exit(const std::string& id) {
     schedule_restart(id, e->restart_delay_ms);
   } else if (auto_remove) {
     std::lock_guard op(e->op);
-    remove_locked(e);
+    remove_locked(e, true);  // --rm takes the anonymous volumes along
   }
 }
 

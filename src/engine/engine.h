@@ -40,8 +40,10 @@
 #include "engine/errors.h"
 #include "engine/events.h"
 #include "engine/log_reader.h"
+#include "engine/network_controller.h"
 #include "engine/oci_spec_builder.h"
 #include "engine/stats.h"
+#include "engine/volume_store.h"
 #include "image/content_store.h"
 #include "image/image_store.h"
 #include "image/snapshots.h"
@@ -62,6 +64,7 @@ struct EngineOptions {
   std::string default_runtime;
   std::string shim_path;  // berth-shim
   std::string init_path;  // berth-init, bind-mounted for HostConfig.Init
+  NetworkControllerOptions network;  // data_root and exec_root are filled in by the engine
 };
 
 enum class WaitCondition { kNotRunning, kNextExit, kRemoved };
@@ -99,6 +102,7 @@ class Engine {
   image::SnapshotStore& snapshots() { return snapshots_; }
   image::ImageStore& images() { return images_; }
   EventLog& events() { return events_; }
+  NetworkController& networks() { return *networks_; }
 
   // --- containers
   struct Created {
@@ -106,8 +110,10 @@ class Engine {
     std::vector<std::string> warnings;
   };
   // name may be empty (a random one is chosen). config/host_config are the
-  // API's ContainerConfig and HostConfig.
-  Created create(const std::string& name, const nlohmann::json& config, const nlohmann::json& host_config);
+  // API's ContainerConfig and HostConfig; networking_config its
+  // NetworkingConfig ({"EndpointsConfig": {network: EndpointSettings}}).
+  Created create(const std::string& name, const nlohmann::json& config, const nlohmann::json& host_config,
+                 const nlohmann::json& networking_config = nullptr);
   void start(const std::string& ref);
   // timeout < 0: the container's StopTimeout, else 10 s. signal empty: its StopSignal, else SIGTERM.
   void stop(const std::string& ref, int timeout, const std::string& signal);
@@ -145,6 +151,16 @@ class Engine {
   std::string rootfs_path(const std::string& ref);
   std::string upper_dir(const std::string& ref);
 
+  // --- networks (container_network.cc): docker network connect/disconnect/rm/prune
+  void connect_network(const std::string& container_ref, const std::string& network, const nlohmann::json& endpoint_config);
+  void disconnect_network(const std::string& container_ref, const std::string& network, bool force);
+  void remove_network(const std::string& network);
+  // Removes every user-defined network no container refers to; returns their names.
+  std::vector<std::string> prune_networks(const std::function<bool(const nlohmann::json&)>& filter);
+
+  // --- volumes (engine/volume_store.h; containers' volumes in container_volumes.cc)
+  VolumeStore& volumes() { return volumes_; }
+
   // --- exec
   std::string exec_create(const std::string& ref, const nlohmann::json& config);
   ExecIo exec_start(const std::string& exec_id);
@@ -174,7 +190,8 @@ class Engine {
   void watcher_loop(std::stop_token stop);
   void on_exit_notifications();
   void schedule_restart(const std::string& id, int delay_ms);
-  void remove_locked(const std::shared_ptr<Entry>& e);
+  // remove_volumes: also the container's anonymous volumes (rm -v; --rm always).
+  void remove_locked(const std::shared_ptr<Entry>& e, bool remove_volumes = false);
   // Renames dir out of the way (a ".trash-" sibling) and deletes it on the
   // janitor thread: removing a container's files can take tens of ms.
   void discard_dir(const std::string& dir);
@@ -184,6 +201,27 @@ class Engine {
   // same id must not race that.
   void wait_shim_gone(Entry& e);
   void write_etc_files(Container& c);
+  // container_network.cc
+  void configure_networks(Container& c, const nlohmann::json& networking_config);  // at create
+  // At start (e.op held): joins c's networks; returns the network namespace
+  // the spec names ("" when the runtime decides: host, none).
+  std::string attach_network(Entry& e, Container& c);
+  void detach_network(Entry& e) noexcept;                 // at exit; clears the record's runtime fields
+  void restore_network(const Container& c);
+  // --- volumes (container_volumes.cc)
+  // At create, before anything exists: c's mount points as asked for, with
+  // VolumesFrom resolved and volumes not created yet (InvalidArgumentError).
+  std::vector<MountPoint> plan_volumes(const Container& c);
+  // At create, mu_ held: creates or references the planned volumes for c,
+  // all or nothing, and records them as c's mount points.
+  void create_volumes(Container& c, std::vector<MountPoint> planned);
+  // At start (e.op held, rootfs mounted there): mounts e's volumes and, at
+  // its first start, fills empty ones from the image; returns the HostConfig
+  // the spec is built from (host_config_for_spec).
+  nlohmann::json mount_volumes(Entry& e, const std::string& rootfs);
+  void unmount_volumes(Entry& e) noexcept;  // at exit, or when a start fails
+  void release_volumes(const Container& c, bool remove_anonymous) noexcept;  // at removal
+  void restore_volumes();  // at construction: every record's references, the running ones' mounts
   // Healthchecks (engine_health.cc): the monitor runs while the container does.
   void start_health_locked(Entry& e);  // mu_ held
   void run_health_probe(Entry& e, const HealthConfig& cfg, std::stop_token stop);
@@ -194,6 +232,8 @@ class Engine {
   image::ImageStore images_;
   EventLog events_;
   SpecHost spec_host_;  // probed once: host facts do not change under a running daemon
+  std::unique_ptr<NetworkController> networks_;  // before the threads that call it, so it outlives them
+  VolumeStore volumes_{opts_.data_root, events_};
 
   mutable std::mutex mu_;  // guards containers_, names_, execs_ and every Entry's record
   std::condition_variable_any changed_;  // any container's state changed

@@ -152,8 +152,6 @@ Namespaces namespaces_of(const json& hc, const SpecHost& host) {
   std::string net = str(hc, "NetworkMode");
   if (net == "host") {
     ns.network = NsMode::kHost;
-  } else if (net.rfind("container:", 0) == 0) {
-    fail("NetworkMode {}: joining another container's network namespace is not supported yet", net);
   } else {
     ns.network = net == "none" ? NsMode::kNone : NsMode::kPrivate;  // bridge, default, user networks
   }
@@ -167,9 +165,10 @@ Namespaces namespaces_of(const json& hc, const SpecHost& host) {
   return ns;
 }
 
-json namespaces_json(const Namespaces& ns) {
+json namespaces_json(const Namespaces& ns, const std::string& netns_path) {
   json out = json::array({{{"type", "mount"}}});
-  if (ns.network != NsMode::kHost) out.push_back({{"type", "network"}});  // "none": a new, empty one
+  if (!netns_path.empty()) out.push_back({{"type", "network"}, {"path", netns_path}});  // prepared by the engine
+  else if (ns.network != NsMode::kHost) out.push_back({{"type", "network"}});  // "none": a new, empty one
   if (ns.uts != NsMode::kHost) out.push_back({{"type", "uts"}});
   if (ns.pid != NsMode::kHost) out.push_back({{"type", "pid"}});
   if (ns.ipc != NsMode::kHost) out.push_back({{"type", "ipc"}});
@@ -468,7 +467,7 @@ json build_oci_spec(const SpecInputs& in, const SpecHost& host) {
   if (parent.empty()) parent = in.cgroup_parent_default;
   if (!parent.empty() && parent[0] != '/') parent = "/" + parent;
 
-  json linux = {{"namespaces", namespaces_json(ns)},
+  json linux = {{"namespaces", namespaces_json(ns, in.netns_path)},
                 {"cgroupsPath", path_join(parent, in.id)},
                 {"resources", resources},
                 {"devices", devices.devices},

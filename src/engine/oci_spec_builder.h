@@ -18,8 +18,10 @@
 //   HostConfig.Init. Bad input fails with docker's message. It reads the
 //   rootfs's /etc/passwd and /etc/group and may create missing bind sources
 //   (docker -v does); it writes nothing else.
-// - Joining another container's namespaces ("container:<id>") and named
-//   volumes are not supported yet and fail saying so.
+// - NetworkMode "container:<id>" and bridge networks join in.netns_path,
+//   which the engine prepared; other namespaces of another container
+//   ("container:<id>" for IPC/PID/UTS) are not supported yet and fail
+//   saying so.
 #pragma once
 
 #include <string>
@@ -39,6 +41,7 @@ struct SpecInputs {
   std::string hosts_path, hostname_path, resolv_conf_path;  // bind-mounted like docker; empty: left out
   std::string shm_path;            // host dir bound at /dev/shm; empty: tmpfs of ShmSize (default 64m)
   std::string init_path;           // host binary bound at /sbin/docker-init for HostConfig.Init
+  std::string netns_path;          // the network namespace to join (bridge networks, container:<id>); empty: by NetworkMode
   std::string cgroup_parent_default = "/berth";
 };
 

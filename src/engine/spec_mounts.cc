@@ -2,7 +2,7 @@
 
 #include <algorithm>
 #include <map>
-#include <regex>
+#include <optional>
 #include <set>
 
 #include "base/error.h"
@@ -59,17 +59,114 @@ std::optional<BindMode> parse_bind_mode(const std::string& mode) {
 
 void check_target(const std::string& type, const std::string& target) {
   if (target.empty()) mount_config_error(type, "field Target must not be empty");
+  if (clean_path(target) == "/") mount_config_error(type, "invalid specification: destination can't be '/'");
   if (target[0] != '/') mount_config_error(type, fmt::format("invalid mount path: '{}' mount path must be absolute", target));
-  if (clean_path(target) == "/") fail("invalid specification: destination can't be '/'");
 }
 
-[[noreturn]] void volume_source(const std::string& name) {
-  static const std::regex kVolumeName("[a-zA-Z0-9][a-zA-Z0-9_.-]+");
-  if (!std::regex_match(name, kVolumeName))
-    fail("create {}: \"{}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are "
-         "allowed. If you intended to pass a host directory, use absolute path",
-         name, name);
-  fail("volumes are not supported yet (named volume \"{}\")", name);
+bool present(const json& obj, const char* key) {
+  auto it = obj.find(key);
+  return it != obj.end() && !it->is_null();
+}
+
+json object_field(const json& obj, const char* key) {
+  auto it = obj.find(key);
+  return it != obj.end() && it->is_object() ? *it : json::object();
+}
+
+// Checks one Mounts-style spec as docker's validateMountConfig does and
+// turns it into a mount point. bind_source_must_exist: --mount (not -v).
+MountPoint mount_point_from_spec(const json& spec, bool bind_source_must_exist) {
+  std::string type = spec.value("Type", "");
+  std::string source = spec.value("Source", "");
+  std::string target = spec.value("Target", "");
+  bool read_only = spec.value("ReadOnly", false);
+  check_target(type, target);
+  MountPoint mp;
+  mp.type = type;
+  mp.destination = clean_path(target);
+  mp.rw = !read_only;
+  mp.spec = spec;
+  if (type == "bind") {
+    if (source.empty()) mount_config_error(type, "field Source must not be empty");
+    json bo = object_field(spec, "BindOptions");
+    std::string propagation = bo.value("Propagation", "");
+    if (!propagation.empty() && !propagation_modes().count(propagation))
+      mount_config_error(type, fmt::format("invalid propagation mode: {}", propagation));
+    if (present(spec, "VolumeOptions")) mount_config_error(type, "field VolumeOptions must not be specified");
+    if (present(spec, "TmpfsOptions")) mount_config_error(type, "field TmpfsOptions must not be specified");
+    if (source[0] != '/') mount_config_error(type, fmt::format("invalid mount path: '{}' mount path must be absolute", source));
+    if (bind_source_must_exist && !bo.value("CreateMountpoint", false) && !path_exists(source))
+      mount_config_error(type, fmt::format("bind source path does not exist: {}", source));
+    mp.source = clean_path(source);
+    mp.propagation = propagation.empty() ? "rprivate" : propagation;
+  } else if (type == "volume") {
+    if (present(spec, "BindOptions")) mount_config_error(type, "field BindOptions must not be specified");
+    if (present(spec, "TmpfsOptions")) mount_config_error(type, "field TmpfsOptions must not be specified");
+    if (read_only && source.empty())
+      mount_config_error(type, "must not set ReadOnly mode when using anonymous volumes");
+    json vo = object_field(spec, "VolumeOptions");
+    if (!vo.value("Subpath", "").empty()) mount_config_error(type, "volume subpaths are not supported");
+    mp.name = source;
+    mp.driver = object_field(vo, "DriverConfig").value("Name", "");
+    mp.copy_data = !vo.value("NoCopy", false);
+  } else if (type == "tmpfs") {
+    if (present(spec, "BindOptions")) mount_config_error(type, "field BindOptions must not be specified");
+    if (present(spec, "VolumeOptions")) mount_config_error(type, "field VolumeOptions must not be specified");
+    if (!source.empty()) mount_config_error(type, "field Source must not be specified");
+    if (object_field(spec, "TmpfsOptions").value("SizeBytes", 0LL) < 0) mount_config_error(type, "invalid tmpfs size");
+  } else {
+    mount_config_error(type, "mount type unknown");
+  }
+  return mp;
+}
+
+// "-v src:dst[:mode]", or just "dst" (an anonymous volume).
+MountPoint parse_bind(const std::string& raw) {
+  auto invalid_spec = [&] { fail("invalid volume specification: '{}'", raw); };
+  if (std::count(raw.begin(), raw.end(), ':') > 2) invalid_spec();
+  auto parts = split(raw, ':');
+  if (parts[0].empty()) invalid_spec();
+  std::string source, target, mode;
+  if (parts.size() == 1) {
+    target = parts[0];
+  } else if (parts.size() == 2) {
+    if (parse_bind_mode(parts[1])) invalid_spec();  // "/foo:rw": a volume cannot take a mode
+    source = parts[0];
+    target = parts[1];
+  } else {
+    source = parts[0];
+    target = parts[1];
+    mode = parts[2];
+  }
+  auto m = parse_bind_mode(mode);
+  if (!m) fail("invalid mode: {}", mode);
+  bool bind = !source.empty() && source[0] == '/';
+  json spec = {{"Type", bind ? "bind" : "volume"}, {"Target", target}};
+  if (!source.empty()) spec["Source"] = source;
+  if (m->read_only) spec["ReadOnly"] = true;
+  if (m->nocopy) spec["VolumeOptions"] = {{"NoCopy", true}};
+  if (!m->propagation.empty()) spec["BindOptions"] = {{"Propagation", m->propagation}};
+  // docker -v creates a missing host directory; --mount does not.
+  if (bind) spec["BindOptions"]["CreateMountpoint"] = true;
+  try {
+    MountPoint mp = mount_point_from_spec(spec, false);
+    mp.mode = mode;
+    return mp;
+  } catch (const Error& e) {
+    throw e.wrap(fmt::format("invalid volume specification: '{}'", raw));
+  }
+}
+
+MountPoint parse_api_mount(const json& m) {
+  if (!m.is_object()) fail("invalid mount config: expected an object, got {}", m.dump());
+  return mount_point_from_spec(m, true);
+}
+
+// "size=64m" from TmpfsOptions.SizeBytes: the largest unit that divides it.
+std::string tmpfs_size_option(long long bytes) {
+  for (auto [suffix, unit] : {std::pair{"g", 1LL << 30}, {"m", 1LL << 20}, {"k", 1LL << 10}})
+    if (bytes % unit == 0) return fmt::format("size={}{}", bytes / unit, suffix);
+  return fmt::format("size={}", bytes);
 }
 
 json bind_mount(const std::string& source, const std::string& target, bool read_only, const std::string& propagation,
@@ -87,93 +184,36 @@ json tmpfs_mount(const std::string& target, const std::string& data) {
   return {{"destination", clean_path(target)}, {"type", "tmpfs"}, {"source", "tmpfs"}, {"options", merge_tmpfs_options(opts)}};
 }
 
-// "-v src:dst[:mode]" (or just "dst", an anonymous volume).
-json parse_bind(const std::string& raw) {
-  auto invalid_spec = [&] { fail("invalid volume specification: '{}'", raw); };
-  if (std::count(raw.begin(), raw.end(), ':') > 2) invalid_spec();
-  auto parts = split(raw, ':');
-  if (parts[0].empty()) invalid_spec();
-  std::string source, target, mode;
-  if (parts.size() == 1) {
-    fail("volumes are not supported yet (anonymous volume at \"{}\")", raw);
-  } else if (parts.size() == 2) {
-    if (parse_bind_mode(parts[1]) && !parts[1].empty()) invalid_spec();  // "/foo:rw": a volume cannot take a mode
-    source = parts[0];
-    target = parts[1];
-  } else {
-    source = parts[0];
-    target = parts[1];
-    mode = parts[2];
-  }
-  auto m = parse_bind_mode(mode);
-  if (!m) fail("invalid mode: {}", mode);
-  if (source[0] != '/') volume_source(source);
-  try {
-    check_target("bind", target);
-    if (m->nocopy) mount_config_error("bind", "field VolumeOptions must not be specified");
-  } catch (const Error& e) {
-    throw e.wrap(fmt::format("invalid volume specification: '{}'", raw));
-  }
-  // docker -v creates a missing host directory; --mount does not.
-  if (!path_exists(source)) mkdir_all(source);
-  return bind_mount(source, target, m->read_only, m->propagation, true);
-}
-
-// "size=64m" from TmpfsOptions.SizeBytes: the largest unit that divides it.
-std::string tmpfs_size_option(long long bytes) {
-  for (auto [suffix, unit] : {std::pair{"g", 1LL << 30}, {"m", 1LL << 20}, {"k", 1LL << 10}})
-    if (bytes % unit == 0) return fmt::format("size={}{}", bytes / unit, suffix);
-  return fmt::format("size={}", bytes);
-}
-
-bool present(const json& obj, const char* key) {
-  auto it = obj.find(key);
-  return it != obj.end() && !it->is_null();
-}
-
-// One entry of HostConfig.Mounts.
-json parse_api_mount(const json& m) {
-  if (!m.is_object()) fail("invalid mount config: expected an object, got {}", m.dump());
-  std::string type = m.value("Type", "");
-  std::string source = m.value("Source", "");
-  std::string target = m.value("Target", "");
-  bool read_only = m.value("ReadOnly", false);
-  if (target.empty()) mount_config_error(type, "field Target must not be empty");
-  if (type == "bind") {
-    if (present(m, "VolumeOptions")) mount_config_error(type, "field VolumeOptions must not be specified");
-    if (present(m, "TmpfsOptions")) mount_config_error(type, "field TmpfsOptions must not be specified");
-    if (source.empty()) mount_config_error(type, "field Source must not be empty");
-    if (source[0] != '/') mount_config_error(type, fmt::format("invalid mount path: '{}' mount path must be absolute", source));
-    check_target(type, target);
-    json bo = m.value("BindOptions", json::object());
-    if (bo.is_null()) bo = json::object();
-    std::string propagation = bo.value("Propagation", "");
-    if (!propagation.empty() && !propagation_modes().count(propagation))
-      mount_config_error(type, fmt::format("invalid propagation mode: {}", propagation));
-    if (!path_exists(source)) {
-      if (!bo.value("CreateMountpoint", false)) mount_config_error(type, fmt::format("bind source path does not exist: {}", source));
-      mkdir_all(source);
+// A mount point as the OCI mount it stands for.
+json oci_mount(const MountPoint& mp) {
+  if (mp.type == "bind") {
+    json bo = object_field(mp.spec, "BindOptions");
+    if (!path_exists(mp.source)) {
+      if (!bo.value("CreateMountpoint", false))
+        mount_config_error("bind", fmt::format("bind source path does not exist: {}", mp.source));
+      mkdir_all(mp.source);
     }
-    return bind_mount(source, target, read_only, propagation, !bo.value("NonRecursive", false));
+    return bind_mount(mp.source, mp.destination, !mp.rw, mp.propagation, !bo.value("NonRecursive", false));
   }
-  if (type == "tmpfs") {
-    if (present(m, "BindOptions")) mount_config_error(type, "field BindOptions must not be specified");
-    if (present(m, "VolumeOptions")) mount_config_error(type, "field VolumeOptions must not be specified");
-    if (!source.empty()) mount_config_error(type, "field Source must not be specified");
-    check_target(type, target);
+  if (mp.type == "tmpfs") {
     std::vector<std::string> data;
-    if (read_only) data.push_back("ro");
-    json to = m.value("TmpfsOptions", json::object());
-    if (to.is_null()) to = json::object();
+    if (!mp.rw) data.push_back("ro");
+    json to = object_field(mp.spec, "TmpfsOptions");
     if (long long mode = to.value("Mode", 0LL); mode != 0) data.push_back(fmt::format("mode={:o}", mode));
-    if (long long size = to.value("SizeBytes", 0LL); size != 0) {
-      if (size < 0) mount_config_error(type, "invalid tmpfs size");
-      data.push_back(tmpfs_size_option(size));
-    }
-    return tmpfs_mount(target, join(data, ","));
+    if (long long size = to.value("SizeBytes", 0LL); size != 0) data.push_back(tmpfs_size_option(size));
+    return tmpfs_mount(mp.destination, join(data, ","));
   }
-  if (type == "volume") fail("volumes are not supported yet (mount at \"{}\")", target);
-  mount_config_error(type, "mount type unknown");
+  // A volume nobody resolved: only its place is known.
+  json opts = json::array();
+  if (!mp.rw) opts.push_back("ro");
+  return {{"destination", mp.destination}, {"type", "volume"}, {"source", mp.name}, {"options", opts}};
+}
+
+std::set<std::string> tmpfs_destinations(const json& hc) {
+  std::set<std::string> out;
+  if (auto t = hc.find("Tmpfs"); t != hc.end() && t->is_object())
+    for (const auto& [dst, data] : t->items()) out.insert(clean_path(dst));
+  return out;
 }
 
 // Mount flags a tmpfs option list may carry, grouped by the flag they set:
@@ -193,6 +233,105 @@ const std::map<std::string, int>& tmpfs_flag_groups() {
 }
 
 }  // namespace
+
+void to_json(json& j, const MountPoint& m) {
+  j = {{"type", m.type},   {"name", m.name}, {"source", m.source},           {"destination", m.destination},
+          {"driver", m.driver}, {"mode", m.mode}, {"rw", m.rw},               {"propagation", m.propagation},
+          {"copy_data", m.copy_data}, {"spec", m.spec}};
+}
+
+void from_json(const json& j, MountPoint& m) {
+  m = MountPoint{};
+  m.type = j.at("type").get<std::string>();
+  m.name = j.value("name", "");
+  m.source = j.value("source", "");
+  m.destination = j.at("destination").get<std::string>();
+  m.driver = j.value("driver", "");
+  m.mode = j.value("mode", "");
+  m.rw = j.value("rw", true);
+  m.propagation = j.value("propagation", "");
+  m.copy_data = j.value("copy_data", false);
+  m.spec = j.value("spec", json::object());
+}
+
+std::pair<std::string, bool> parse_volumes_from(const std::string& spec) {
+  if (spec.empty()) fail("volumes-from specification cannot be an empty string");
+  auto colon = spec.find(':');
+  if (colon == std::string::npos) return {spec, true};
+  std::string mode = spec.substr(colon + 1);
+  // The volumes keep their propagation, and nothing is copied.
+  auto m = parse_bind_mode(mode);
+  if (!m || !m->propagation.empty() || m->nocopy) fail("invalid mode: {}", mode);
+  return {spec.substr(0, colon), !m->read_only};
+}
+
+MountPoint inherit_mount_point(const MountPoint& m, bool rw) {
+  MountPoint out = m;
+  out.rw = m.rw && rw;
+  out.mode.clear();
+  out.copy_data = false;
+  return out;
+}
+
+std::vector<MountPoint> plan_mount_points(const json& config, const json& hc, const std::vector<MountPoint>& inherited) {
+  std::map<std::string, MountPoint> points;
+  for (const auto& m : inherited) points[m.destination] = m;
+  std::set<std::string> tmpfs = tmpfs_destinations(hc);
+  std::set<std::string> claimed;  // by Binds and Mounts
+  auto add = [&](MountPoint mp, bool clashes_with_tmpfs) {
+    if (claimed.count(mp.destination) || (clashes_with_tmpfs && tmpfs.count(mp.destination)))
+      fail("Duplicate mount point: {}", mp.destination);
+    claimed.insert(mp.destination);
+    if (mp.type == "volume" && mp.mode.empty()) mp.mode = "z";
+    points[mp.destination] = std::move(mp);
+  };
+  if (auto b = hc.find("Binds"); b != hc.end() && b->is_array())
+    for (const auto& raw : *b) add(parse_bind(raw.get<std::string>()), true);
+  if (auto m = hc.find("Mounts"); m != hc.end() && m->is_array())
+    for (const auto& spec : *m) add(parse_api_mount(spec), false);
+  if (auto v = config.find("Volumes"); v != config.end() && v->is_object()) {
+    for (const auto& [path, unused] : v->items()) {
+      check_target("volume", path);
+      std::string dst = clean_path(path);
+      if (points.count(dst) || tmpfs.count(dst)) continue;
+      MountPoint mp;
+      mp.type = "volume";
+      mp.destination = dst;
+      mp.copy_data = true;
+      mp.spec = {{"Type", "volume"}, {"Target", dst}};
+      points[dst] = std::move(mp);
+    }
+  }
+  std::vector<MountPoint> out;
+  for (auto& [dst, mp] : points) out.push_back(std::move(mp));
+  return out;
+}
+
+json host_config_for_spec(const json& hc_in, const std::vector<MountPoint>& points) {
+  json hc = hc_in.is_object() ? hc_in : json::object();
+  std::set<std::string> tmpfs = tmpfs_destinations(hc);
+  json mounts = json::array();
+  for (const auto& p : points) {
+    if (tmpfs.count(p.destination)) continue;
+    if (p.type == "tmpfs") {
+      mounts.push_back(p.spec);
+      continue;
+    }
+    if (p.source.empty()) fail("volume for {} has not been created", p.destination);
+    json bo = object_field(p.spec, "BindOptions");
+    json opts = json::object();
+    if (!p.propagation.empty()) opts["Propagation"] = p.propagation;
+    if (p.type == "bind") {
+      if (bo.value("NonRecursive", false)) opts["NonRecursive"] = true;
+      if (bo.value("CreateMountpoint", false)) opts["CreateMountpoint"] = true;
+    }
+    mounts.push_back({{"Type", "bind"}, {"Source", p.source}, {"Target", p.destination}, {"ReadOnly", !p.rw},
+                      {"BindOptions", opts}});
+  }
+  hc.erase("Binds");
+  hc["Mounts"] = mounts;
+  return hc;
+}
 
 std::vector<std::string> merge_tmpfs_options(const std::vector<std::string>& options) {
   static const std::set<std::string> kDataKeys = {"size", "mode", "uid", "gid", "nr_inodes", "nr_blocks", "mpol"};
@@ -226,9 +365,9 @@ void sort_mounts_by_depth(std::vector<json>* mounts) {
 std::vector<json> parse_user_mounts(const json& hc) {
   std::vector<json> binds;
   if (auto b = hc.find("Binds"); b != hc.end() && b->is_array())
-    for (const auto& raw : *b) binds.push_back(parse_bind(raw.get<std::string>()));
+    for (const auto& raw : *b) binds.push_back(oci_mount(parse_bind(raw.get<std::string>())));
   if (auto m = hc.find("Mounts"); m != hc.end() && m->is_array())
-    for (const auto& spec : *m) binds.push_back(parse_api_mount(spec));
+    for (const auto& spec : *m) binds.push_back(oci_mount(parse_api_mount(spec)));
 
   std::vector<json> tmpfs;
   if (auto t = hc.find("Tmpfs"); t != hc.end() && t->is_object()) {
@@ -251,7 +390,7 @@ std::vector<json> parse_user_mounts(const json& hc) {
   std::set<std::string> tmpfs_dests;
   for (const auto& t : tmpfs) tmpfs_dests.insert(t["destination"].get<std::string>());
   for (auto& m : binds) {
-    if (m["type"] == "bind" && tmpfs_dests.count(m["destination"].get<std::string>())) continue;  // tmpfs wins
+    if (m["type"] != "tmpfs" && tmpfs_dests.count(m["destination"].get<std::string>())) continue;  // tmpfs wins
     claim(m);
     out.push_back(std::move(m));
   }

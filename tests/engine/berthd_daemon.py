@@ -20,8 +20,38 @@ CLIS = [c for c in ("/usr/local/bin/docker", "/usr/bin/docker") if os.path.exist
 PY = "/usr/bin/python3"
 
 
+class NetNs:
+    """A network namespace of the test's own (`ip netns add`), with lo up:
+    a daemon run inside it has its own bridges, nftables tables and ports,
+    so tests neither touch the host's networking nor collide."""
+
+    def __init__(self, prefix="berth-t"):
+        self.name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+        subprocess.run(["ip", "netns", "add", self.name], check=True)
+        subprocess.run(["ip", "-n", self.name, "link", "set", "lo", "up"], check=True)
+
+    @property
+    def path(self):
+        return f"/run/netns/{self.name}"
+
+    def argv(self, *argv):
+        return ["nsenter", f"--net={self.path}", *argv]
+
+    def run(self, *argv, timeout=30, check=False):
+        return subprocess.run(self.argv(*argv), capture_output=True, text=True, timeout=timeout, check=check)
+
+    def delete(self):
+        subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
+
+
 class Daemon:
-    def __init__(self, tmp):
+    """berthd on a private socket and data root. Without a NetNs it runs in
+    the host's namespace with no default bridge and no firewall rules
+    (containers get an isolated namespace, as with --network none); with
+    one, it runs inside it with docker's full networking."""
+
+    def __init__(self, tmp, netns=None):
+        self.netns = netns
         # Unix socket paths are limited to 108 bytes; pytest's tmp_path can be
         # longer, so the socket lives in a short directory of its own.
         self.sockdir = Path("/tmp") / f"berthd-{uuid.uuid4().hex[:10]}"
@@ -40,10 +70,13 @@ class Daemon:
 
     def start(self, *extra):
         self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [str(BERTHD), "-H", self.host, "--data-root", str(self.data), "--exec-root", str(self.exec_root),
-             "--pidfile", str(self.pidfile), *extra],
-            stdout=self.log, stderr=subprocess.STDOUT)
+        argv = [str(BERTHD), "-H", self.host, "--data-root", str(self.data), "--exec-root", str(self.exec_root),
+                "--pidfile", str(self.pidfile)]
+        if self.netns:
+            argv = self.netns.argv(*argv)
+        elif not any(a.startswith(("-b", "--bridge")) for a in extra):
+            argv += ["--bridge", "none", "--iptables=false"]
+        self.proc = subprocess.Popen([*argv, *extra], stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
