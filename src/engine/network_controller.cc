@@ -178,7 +178,7 @@ void NetworkController::reaper_loop(std::stop_token stop) {
   for (;;) {
     reap_cv_.wait(lock, stop, [&] { return !to_reap_.empty(); });
     if (to_reap_.empty()) return;  // stopping, nothing left
-    std::vector<Endpoint> eps = std::move(to_reap_.front());
+    auto [eps, release] = std::move(to_reap_.front());
     to_reap_.pop_front();
     lock.unlock();
     try {
@@ -188,7 +188,7 @@ void NetworkController::reaper_loop(std::stop_token stop) {
       fprintf(stderr, "berthd: deleting veth: %s\n", ex.what());
     }
     lock.lock();
-    release_endpoints(eps);
+    if (release) release_endpoints(eps);
   }
 }
 
@@ -862,7 +862,10 @@ void NetworkController::detach(const std::string& container_id, const json& stat
     }
     if (!netns.empty()) network::remove_netns(netns);
     if (!eps.empty()) {
-      to_reap_.push_back(std::move(eps));
+      // Without a sandbox here (its container died while no daemon ran) its
+      // addresses were never taken back by restore(): they are not ours to
+      // return, and may be someone else's by now.
+      to_reap_.emplace_back(std::move(eps), sb != nullptr);
       reap_cv_.notify_all();
     }
   } catch (const std::exception& ex) {

@@ -151,7 +151,9 @@ class NetworkController {
   std::unique_ptr<network::Firewall> firewall_;  // guarded by mu_
   std::unique_ptr<network::DnsServer> dns_;  // started with the first user-defined network endpoint
   std::condition_variable_any reap_cv_;
-  std::deque<std::vector<Endpoint>> to_reap_;  // detached endpoints whose veths are still to be deleted (mu_)
+  // Detached endpoints whose veths are still to be deleted, and whether
+  // their addresses are this daemon's to return afterwards (mu_).
+  std::deque<std::pair<std::vector<Endpoint>, bool>> to_reap_;
   std::jthread reaper_;
   void reaper_loop(std::stop_token stop);
 };
