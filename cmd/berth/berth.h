@@ -126,5 +126,6 @@ int cmd_volume_ls(Context&, const Args&);
 int cmd_volume_inspect(Context&, const Args&);
 int cmd_volume_rm(Context&, const Args&);
 int cmd_volume_prune(Context&, const Args&);
+int cmd_build(Context&, const Args&);
 
 }  // namespace berth::cmd

@@ -16,7 +16,8 @@ using Verb = int (*)(Context&, const Args&);
 
 const std::map<std::string, Verb>& top_verbs() {
   static const std::map<std::string, Verb> verbs = {
-      {"attach", cmd_attach},   {"commit", cmd_commit},   {"cp", cmd_cp},         {"create", cmd_create},
+      {"attach", cmd_attach},   {"build", cmd_build},
+      {"commit", cmd_commit},   {"cp", cmd_cp},           {"create", cmd_create},
       {"diff", cmd_diff},       {"events", cmd_events},   {"exec", cmd_exec},     {"export", cmd_export},
       {"history", cmd_history}, {"images", cmd_images},   {"import", cmd_import}, {"info", cmd_info},
       {"inspect", cmd_inspect}, {"kill", cmd_kill},       {"load", cmd_load},     {"login", cmd_login},
@@ -41,9 +42,10 @@ const std::map<std::string, std::map<std::string, Verb>>& management() {
         {"stats", cmd_stats}, {"stop", cmd_stop}, {"top", cmd_top}, {"unpause", cmd_unpause},
         {"update", cmd_update}, {"wait", cmd_wait}}},
       {"image",
-       {{"history", cmd_history}, {"import", cmd_import}, {"inspect", cmd_image_inspect}, {"load", cmd_load},
-        {"ls", cmd_images}, {"list", cmd_images}, {"prune", cmd_image_prune}, {"pull", cmd_pull},
+       {{"build", cmd_build}, {"history", cmd_history}, {"import", cmd_import}, {"inspect", cmd_image_inspect},
+        {"load", cmd_load}, {"ls", cmd_images}, {"list", cmd_images}, {"prune", cmd_image_prune}, {"pull", cmd_pull},
         {"push", cmd_push}, {"rm", cmd_rmi}, {"remove", cmd_rmi}, {"save", cmd_save}, {"tag", cmd_tag}}},
+      {"builder", {{"build", cmd_build}}},
       {"network",
        {{"connect", cmd_network_connect}, {"create", cmd_network_create}, {"disconnect", cmd_network_disconnect},
         {"inspect", cmd_network_inspect}, {"ls", cmd_network_ls}, {"list", cmd_network_ls},

@@ -140,6 +140,9 @@ class NetworkController {
   Endpoint add_endpoint(Network& n, const Sandbox& sb, const nlohmann::json& settings, int index, bool gateway);
   void publish_ports(const SandboxRequest& req, Sandbox& sb, nlohmann::json* ports);  // mu_ held
   nlohmann::json endpoint_json(const Endpoint& ep, const nlohmann::json& settings, const std::string& name) const;
+  void ensure_dns();  // mu_ held: starts the server with the first user-defined network endpoint
+  // Not under mu_: the DNS thread takes it in its lookups. A failure is logged; the container runs without names.
+  void listen_dns(const std::string& container_id, const std::string& netns) noexcept;
   std::vector<uint32_t> dns_lookup(const std::string& client, const std::string& name);
   std::string dns_reverse(const std::string& client, uint32_t addr);
 
