@@ -44,17 +44,20 @@ def project(tmp_path, rootfs_tar):
         pytest.skip("berthd, docker-compose or docker CLI missing")
     ns = NetNs()
     (tmp_path / "d").mkdir()
-    d = Daemon(tmp_path / "d", netns=ns).start()
-    p = d.docker(CLIS[0], "import", str(rootfs_tar), "busybox:latest")
-    assert p.returncode == 0, p.stderr
-    (tmp_path / "proj").mkdir()
-    (tmp_path / "proj" / "docker-compose.yml").write_text(COMPOSE_FILE)
-    yield d, tmp_path / "proj"
-    ids = d.docker(CLIS[0], "ps", "-aq").stdout.split()
-    if ids:
-        d.docker(CLIS[0], "rm", "-f", *ids)
-    d.stop()
-    ns.delete()
+    d = Daemon(tmp_path / "d", netns=ns)
+    try:
+        d.start()
+        p = d.docker(CLIS[0], "import", str(rootfs_tar), "busybox:latest")
+        assert p.returncode == 0, p.stderr
+        (tmp_path / "proj").mkdir()
+        (tmp_path / "proj" / "docker-compose.yml").write_text(COMPOSE_FILE)
+        yield d, tmp_path / "proj"
+        ids = d.docker(CLIS[0], "ps", "-aq").stdout.split()
+        if ids:
+            d.docker(CLIS[0], "rm", "-f", *ids)
+    finally:
+        d.stop()
+        ns.delete()
 
 
 def compose(d, proj, *args, check=True):

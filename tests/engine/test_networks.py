@@ -9,6 +9,7 @@ resolver (tests/engine/fake_upstream_dns.py, which answers 10.1.2.3)."""
 import json
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -27,19 +28,22 @@ def net(tmp_path_factory, rootfs_tar):
     ns = NetNs()
     for addr in (HOST_IP, UPSTREAM):
         subprocess.run(["ip", "-n", ns.name, "addr", "add", f"{addr}/32", "dev", "lo"], check=True)
-    dns = subprocess.Popen(ns.argv(PY, str(__import__("pathlib").Path(__file__).with_name("fake_upstream_dns.py")),
-                                   f"{UPSTREAM}:53"), stdout=subprocess.PIPE, text=True)
-    assert dns.stdout.readline().strip() == "ready"
-    d = Daemon(tmp_path_factory.mktemp("netd"), netns=ns).start("--dns", UPSTREAM)
-    p = d.docker(DOCKER, "import", str(rootfs_tar), "busybox:latest")
-    assert p.returncode == 0, p.stderr
-    yield d
-    ids = d.docker(DOCKER, "ps", "-aq").stdout.split()
-    if ids:
-        d.docker(DOCKER, "rm", "-f", *ids)
-    d.stop()
-    dns.kill()
-    ns.delete()
+    dns = subprocess.Popen(ns.argv(PY, str(Path(__file__).with_name("fake_upstream_dns.py")), f"{UPSTREAM}:53"),
+                           stdout=subprocess.PIPE, text=True)
+    d = Daemon(tmp_path_factory.mktemp("netd"), netns=ns)
+    try:
+        assert dns.stdout.readline().strip() == "ready"
+        d.start("--dns", UPSTREAM)
+        p = d.docker(DOCKER, "import", str(rootfs_tar), "busybox:latest")
+        assert p.returncode == 0, p.stderr
+        yield d
+        ids = d.docker(DOCKER, "ps", "-aq").stdout.split()
+        if ids:
+            d.docker(DOCKER, "rm", "-f", *ids)
+    finally:
+        d.stop()
+        dns.kill()
+        ns.delete()
 
 
 def ok(d, *args):
