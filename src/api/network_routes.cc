@@ -73,9 +73,8 @@ void create(engine::Engine& eng, Request& req, Response& res) {
   json body = req.json_body();
   if (!body.is_object()) throw ApiError(400, "invalid JSON: body must be an object");
   json out = eng.networks().create(body);
-  eng.events().publish({"network", "create", out.value("Id", ""),
-                        {{"name", body.value("Name", "")}, {"type", body.value("Driver", "bridge").empty() ? "bridge" : body.value("Driver", "bridge")}},
-                        0});
+  // Only bridge networks can be created (the controller refuses other drivers).
+  eng.events().publish({"network", "create", out.value("Id", ""), {{"name", body.value("Name", "")}, {"type", "bridge"}}, 0});
   res.send_json(201, out);
 }
 

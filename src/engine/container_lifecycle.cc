@@ -92,11 +92,9 @@ void Engine::write_etc_files(Container& c) {
   write_file_replace(c.hosts_path, hosts, 0644);
   std::string host_resolv;
   if (!read_file_if_exists("/etc/resolv.conf", &host_resolv)) host_resolv.clear();
-  nlohmann::json dns_config = c.host_config;
-  // The daemon's --dns is every container's default, as dockerd's.
-  if (!dns_config.contains("Dns") || !dns_config["Dns"].is_array() || dns_config["Dns"].empty())
-    dns_config["Dns"] = opts_.network.dns;
-  write_file_replace(c.resolv_conf_path, container_resolv_conf(dns_config, host_resolv, embedded_dns && !host_net, host_net),
+  write_file_replace(c.resolv_conf_path,
+                     container_resolv_conf(c.host_config, host_resolv, opts_.network.dns, embedded_dns && !host_net,
+                                           host_net),
                      0644);
 }
 

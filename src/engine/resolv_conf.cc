@@ -50,9 +50,10 @@ std::string join(const std::vector<std::string>& v) {
 }  // namespace
 
 std::string container_resolv_conf(const nlohmann::json& host_config, const std::string& host_resolv_conf,
-                                  bool embedded_dns, bool host_net) {
+                                  const std::vector<std::string>& daemon_dns, bool embedded_dns, bool host_net) {
   ResolvConf host = parse(host_resolv_conf);
   std::vector<std::string> dns = strings(host_config.value("Dns", nlohmann::json()));
+  if (dns.empty()) dns = daemon_dns;
   std::vector<std::string> search = strings(host_config.value("DnsSearch", nlohmann::json()));
   std::vector<std::string> options = strings(host_config.value("DnsOptions", nlohmann::json()));
   ResolvConf out;
