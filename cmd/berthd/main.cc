@@ -10,6 +10,7 @@
 #include <CLI/CLI.hpp>
 
 #include "api/archive_routes.h"
+#include "api/build_routes.h"
 #include "api/container_routes.h"
 #include "api/distribution_routes.h"
 #include "api/event_routes.h"
@@ -234,6 +235,7 @@ int run(int argc, char** argv) {
   api::add_event_routes(router, engine.events());
   api::add_network_routes(router, engine);
   api::add_volume_routes(router, engine);
+  api::add_build_routes(router, engine, distribution);
   api::HttpServer server([&router](api::Request& req, api::Response& res) { router.serve(req, res); },
                          api::HttpServer::Options{});
 

@@ -66,7 +66,7 @@ json image_summary(engine::Engine& eng, const image::ImageRecord& r) {
           {"Created", unix_seconds(cfg.value("created", ""))},
           {"Id", r.id.str()},
           {"Labels", labels.is_object() ? labels : json(nullptr)},
-          {"ParentId", ""},
+          {"ParentId", r.parent ? r.parent->str() : ""},
           {"RepoDigests", r.repo_digests},
           {"RepoTags", r.repo_tags},
           {"SharedSize", -1},
@@ -87,7 +87,7 @@ json image_inspect(engine::Engine& eng, const image::ImageRecord& r) {
   return {{"Id", r.id.str()},
           {"RepoTags", r.repo_tags},
           {"RepoDigests", r.repo_digests},
-          {"Parent", ""},
+          {"Parent", r.parent ? r.parent->str() : ""},
           {"Comment", cfg.value("comment", "")},
           {"Created", cfg.value("created", "")},
           {"Container", cfg.value("container", "")},
@@ -150,7 +150,38 @@ std::vector<std::string> containers_using(engine::Engine& eng, const image::Dige
   return out;
 }
 
-json delete_image(engine::Engine& eng, const std::string& name, bool force) {
+// The images some other image names as its parent, from one listing (one
+// children() call per image would scan the store once per image).
+std::set<image::Digest> with_children(const std::vector<image::ImageRecord>& images) {
+  std::set<image::Digest> out;
+  for (const auto& r : images)
+    if (r.parent) out.insert(*r.parent);
+  return out;
+}
+
+bool has_references(const image::ImageRecord& r) { return !r.repo_tags.empty() || !r.repo_digests.empty(); }
+
+void remove_and_report(engine::Engine& eng, const image::Digest& id, json* out) {
+  eng.images().remove(id);
+  out->push_back({{"Deleted", id.str()}});
+  eng.events().publish({"image", "delete", id.str(), {{"name", id.str()}}, 0});
+}
+
+// dockerd's imageDeleteHelper with prune: after an image goes, its parent
+// goes too when nothing else holds it (no reference, no other child, no
+// container), and so on up the chain. Quiet: the first image something
+// holds ends the walk without an error.
+void prune_parents(engine::Engine& eng, std::optional<image::Digest> parent, json* out) {
+  while (parent) {
+    auto p = eng.images().find(parent->str());
+    if (!p || has_references(*p) || !eng.images().children(p->id).empty()) return;
+    if (!containers_using(eng, p->id, false).empty()) return;
+    remove_and_report(eng, p->id, out);
+    parent = p->parent;
+  }
+}
+
+json delete_image(engine::Engine& eng, const std::string& name, bool force, bool prune) {
   image::ImageRecord r = resolve_image(eng, name);
   json out = json::array();
   // A name that is a tag of an image with more tags only untags.
@@ -196,13 +227,20 @@ json delete_image(engine::Engine& eng, const std::string& name, bool force) {
           if (image::parse_reference(d).name() == removed.name()) untag(d);
       now = eng.images().get(r.id);
     }
-    if (!now.repo_tags.empty() || !now.repo_digests.empty()) return out;
+    if (has_references(now)) return out;
     if (!containers_using(eng, r.id, false).empty()) return out;  // left dangling, as docker does
-    eng.images().remove(r.id);
-    out.push_back({{"Deleted", r.id.str()}});
-    eng.events().publish({"image", "delete", r.id.str(), {{"name", r.id.str()}}, 0});
+    // An image others are built on stays, now untagged and hidden from the
+    // default listing (dockerd's quiet conflict).
+    if (!eng.images().children(r.id).empty()) return out;
+    remove_and_report(eng, r.id, &out);
+    if (prune) prune_parents(eng, r.parent, &out);
     return out;
   }
+  // dockerd checks this first, and no force overrides it: the children
+  // would lose their parent.
+  if (!eng.images().children(r.id).empty())
+    throw engine::ConflictError(fmt::format("conflict: unable to delete {} (cannot be forced) - image has dependent child images",
+                                            r.id.hex().substr(0, 12)));
   auto running = containers_using(eng, r.id, true);
   if (!running.empty())
     throw engine::ConflictError(fmt::format("conflict: unable to delete {} (cannot be forced) - image is being used by running container {}",
@@ -217,9 +255,8 @@ json delete_image(engine::Engine& eng, const std::string& name, bool force) {
   for (const auto& t : r.repo_tags) out.push_back({{"Untagged", t}});
   for (const auto& d : r.repo_digests) out.push_back({{"Untagged", d}});
   if (users.empty()) {
-    eng.images().remove(r.id);
-    out.push_back({{"Deleted", r.id.str()}});
-    eng.events().publish({"image", "delete", r.id.str(), {{"name", r.id.str()}}, 0});
+    remove_and_report(eng, r.id, &out);
+    if (prune) prune_parents(eng, r.parent, &out);
   } else {
     for (const auto& t : r.repo_tags) eng.images().untag(t);
   }
@@ -231,11 +268,19 @@ json delete_image(engine::Engine& eng, const std::string& name, bool force) {
 void add_image_routes(Router& router, engine::Engine& eng, engine::Distribution& dist) {
   router.add("GET", "/images/json", [&eng](Request& req, Response& res) {
     Filters f = req.query().filters();
-    // ?all would add intermediate images; imported and loaded images have none.
+    bool all = req.query().get_bool("all");
+    bool dangling_only = false;
+    if (auto it = f.find("dangling"); it != f.end() && !it->second.empty())
+      dangling_only = it->second[0] == "true" || it->second[0] == "1";
     json out = json::array();
     auto images = eng.images().list();
+    std::set<image::Digest> parents = with_children(images);
     std::sort(images.begin(), images.end(), [&](const auto& a, const auto& b) { return a.added > b.added; });
     for (const auto& r : images) {
+      bool intermediate = parents.count(r.id) > 0;
+      // dockerd: without ?all an untagged image with children is a build's
+      // intermediate step; dangling=true means heads only (no children).
+      if (intermediate && ((!all && !has_references(r)) || dangling_only)) continue;
       json cfg = eng.images().config(r.id);
       if (!image_matches(r, cfg, f)) continue;
       json summary = image_summary(eng, r);
@@ -273,8 +318,15 @@ void add_image_routes(Router& router, engine::Engine& eng, engine::Distribution&
     if (rows.empty())
       rows.push_back({{"Id", "<missing>"}, {"Created", unix_seconds(cfg.value("created", ""))}, {"CreatedBy", ""},
                       {"Tags", nullptr}, {"Size", eng.images().size(r.id)}, {"Comment", ""}});
-    rows.back()["Id"] = r.id.str();
-    rows.back()["Tags"] = r.repo_tags.empty() ? json(nullptr) : json(r.repo_tags);
+    // dockerd's ImageHistory: the last step is the image, each earlier one
+    // its next ancestor while parent links last (classic builds have one
+    // image per step), "<missing>" beyond.
+    std::optional<image::ImageRecord> step = r;
+    for (auto it = rows.rbegin(); it != rows.rend() && step; ++it) {
+      (*it)["Id"] = step->id.str();
+      (*it)["Tags"] = step->repo_tags.empty() ? json(nullptr) : json(step->repo_tags);
+      step = step->parent ? eng.images().find(step->parent->str()) : std::nullopt;
+    }
     if (rows.size() == 1) rows.back()["Size"] = eng.images().size(r.id);
     for (auto it = rows.rbegin(); it != rows.rend(); ++it) out.push_back(*it);
     res.send_json(200, out);
@@ -295,7 +347,7 @@ void add_image_routes(Router& router, engine::Engine& eng, engine::Distribution&
     res.send(201);
   });
   router.add("DELETE", "/images/{name:.*}", [&eng](Request& req, Response& res) {
-    res.send_json(200, delete_image(eng, req.param("name"), req.query().get_bool("force")));
+    res.send_json(200, delete_image(eng, req.param("name"), req.query().get_bool("force"), !req.query().get_bool("noprune")));
   });
   router.add("POST", "/images/prune", [&eng](Request& req, Response& res) {
     Filters f = req.query().filters();
@@ -303,12 +355,40 @@ void add_image_routes(Router& router, engine::Engine& eng, engine::Distribution&
     if (auto it = f.find("dangling"); it != f.end() && !it->second.empty())
       dangling_only = it->second[0] == "true" || it->second[0] == "1";
     json deleted = json::array();
-    for (const auto& r : eng.images().list()) {
-      if (dangling_only && !r.repo_tags.empty()) continue;
-      if (!containers_using(eng, r.id, false).empty()) continue;
-      for (const auto& t : r.repo_tags) deleted.push_back({{"Untagged", t}});
-      eng.images().remove(r.id);
-      deleted.push_back({{"Deleted", r.id.str()}});
+    auto images = eng.images().list();
+    std::set<image::Digest> parents = with_children(images);
+    // dockerd's candidates: with dangling, untagged heads (no children);
+    // otherwise everything but untagged intermediates, which go with the
+    // image built on them (prune_parents).
+    std::vector<image::Digest> candidates;
+    for (const auto& r : images) {
+      bool intermediate = parents.count(r.id) > 0;
+      if (dangling_only && (!r.repo_tags.empty() || intermediate)) continue;
+      if (intermediate && !has_references(r)) continue;
+      candidates.push_back(r.id);
+    }
+    // Children before parents, so a tagged parent of a pruned child goes too
+    // (dockerd's order is map order; this is the order that frees most).
+    // Each pass removes at least one image or ends.
+    std::set<image::Digest> done;
+    for (bool progress = true; progress;) {
+      progress = false;
+      for (const auto& id : candidates) {
+        if (done.count(id)) continue;
+        auto r = eng.images().find(id.str());
+        if (!r) {  // pruned as a parent already
+          done.insert(id);
+          continue;
+        }
+        if (!eng.images().children(id).empty()) continue;
+        done.insert(id);
+        if (!containers_using(eng, id, false).empty()) continue;
+        for (const auto& t : r->repo_tags) deleted.push_back({{"Untagged", t}});
+        for (const auto& d : r->repo_digests) deleted.push_back({{"Untagged", d}});
+        remove_and_report(eng, id, &deleted);
+        prune_parents(eng, r->parent, &deleted);
+        progress = true;
+      }
     }
     res.send_json(200, {{"ImagesDeleted", deleted.empty() ? json(nullptr) : deleted}, {"SpaceReclaimed", 0}});
   });

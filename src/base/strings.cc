@@ -45,4 +45,11 @@ bool parse_int64(std::string_view s, long long* out) {
   return ec == std::errc() && p == s.data() + s.size();
 }
 
+std::string to_lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+
 }  // namespace berth

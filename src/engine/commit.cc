@@ -117,6 +117,43 @@ void merge_run_config(ordered_json* user, const ordered_json& base) {
   take("StopSignal");
 }
 
+image::ImageRecord store_image(Engine& eng, NewImage img) {
+  ordered_json& config = img.config;
+  image::Undo undo;
+  std::vector<image::LayerDescriptor> layers = std::move(img.parent_layers);
+  if (!img.diff_dir.empty()) {
+    UniqueFd tar = temp_file(eng);
+    image::write_layer_tar(img.diff_dir, tar.get(), img.tar);
+    rewind(tar.get());
+    bool blob_new = false;
+    image::Digest blob = eng.content().put_fd(tar.get(), &blob_new);
+    if (blob_new) undo.add([&eng, blob] { eng.content().remove(blob); });
+    // The config's diff_ids, not the layer descriptors: a pulled layer's blob is compressed.
+    std::vector<image::Digest> diff_ids;
+    if (config.contains("rootfs") && config["rootfs"].is_object() && config["rootfs"].contains("diff_ids"))
+      for (const auto& d : config["rootfs"]["diff_ids"]) diff_ids.push_back(image::Digest::parse(d.get<std::string>()));
+    std::optional<image::Digest> parent_chain;
+    if (!diff_ids.empty()) parent_chain = image::chain_ids(diff_ids).back();
+    bool snap_new = !eng.snapshots().exists(image::chain_id(parent_chain, blob));
+    rewind(tar.get());
+    image::Digest new_chain = eng.snapshots().prepare(parent_chain, blob, tar.get());
+    if (snap_new) undo.add([&eng, new_chain] { eng.snapshots().remove(new_chain); });
+    if (!config.contains("rootfs") || !config["rootfs"].is_object()) config["rootfs"] = {{"type", "layers"}};
+    if (!config["rootfs"].contains("diff_ids")) config["rootfs"]["diff_ids"] = ordered_json::array();
+    config["rootfs"]["diff_ids"].push_back(blob.str());
+    layers.push_back({blob, std::string(image::kDockerLayer), eng.content().size(blob)});
+  }
+  std::string bytes = config.dump();
+  image::Digest id = image::sha256_of(bytes);
+  if (!eng.content().exists(id)) {
+    eng.content().put(bytes);
+    undo.add([&eng, id] { eng.content().remove(id); });
+  }
+  image::ImageRecord rec = eng.images().add(id, layers, std::nullopt, img.parent);
+  undo.commit();
+  return rec;
+}
+
 image::ImageRecord commit_container(Engine& eng, const std::string& ref, const CommitOptions& opts) {
   std::optional<image::Reference> target;
   if (!opts.reference.empty()) {
@@ -140,33 +177,6 @@ image::ImageRecord commit_container(Engine& eng, const std::string& ref, const C
   image::ImageRecord parent = eng.images().get(parent_id);
   ordered_json config = ordered_json::parse(eng.content().read(parent_id));
 
-  // The layer: the upper dir as a tar, read while the container is paused.
-  UniqueFd tar = temp_file(eng);
-  {
-    PauseGuard pause(eng, c, opts.pause);
-    LowerLayers lower = image_lower_layers(eng, c.image_id);
-    image::TarOptions to;
-    to.skip = [&lower](const std::string& rel, const struct stat& st, int dir_fd) {
-      return is_runtime_placeholder("/" + rel, st, dir_fd, lower);
-    };
-    image::write_layer_tar(eng.upper_dir(c.id), tar.get(), to);
-  }
-
-  image::Undo undo;
-  rewind(tar.get());
-  bool blob_new = false;
-  image::Digest blob = eng.content().put_fd(tar.get(), &blob_new);
-  if (blob_new) undo.add([&eng, blob] { eng.content().remove(blob); });
-  uint64_t size = eng.content().size(blob);
-  auto chain = parent.chain_ids();
-  std::optional<image::Digest> parent_chain;
-  if (!chain.empty()) parent_chain = chain.back();
-  // An uncompressed layer's blob digest is its diff_id.
-  bool snap_new = !eng.snapshots().exists(image::chain_id(parent_chain, blob));
-  rewind(tar.get());
-  image::Digest new_chain = eng.snapshots().prepare(parent_chain, blob, tar.get());
-  if (snap_new) undo.add([&eng, new_chain] { eng.snapshots().remove(new_chain); });
-
   std::string created = now_rfc3339_nano();
   config["config"] = run_config;
   config["container"] = c.id;
@@ -187,24 +197,21 @@ image::ImageRecord commit_container(Engine& eng, const std::string& ref, const C
   if (!opts.comment.empty()) entry["comment"] = opts.comment;
   if (!config.contains("history") || !config["history"].is_array()) config["history"] = ordered_json::array();
   config["history"].push_back(entry);
-  if (!config.contains("rootfs") || !config["rootfs"].is_object()) config["rootfs"] = {{"type", "layers"}};
-  if (!config["rootfs"].contains("diff_ids")) config["rootfs"]["diff_ids"] = ordered_json::array();
-  config["rootfs"]["diff_ids"].push_back(blob.str());
 
-  std::string bytes = config.dump();
-  image::Digest id = image::sha256_of(bytes);
-  if (!eng.content().exists(id)) {
-    eng.content().put(bytes);
-    undo.add([&eng, id] { eng.content().remove(id); });
-  }
-  std::vector<image::LayerDescriptor> layers = parent.layers;
-  layers.push_back({blob, std::string(image::kDockerLayer), size});
-  image::ImageRecord rec = eng.images().add(id, layers);
+  // The layer: the upper dir, read while the container is paused.
+  PauseGuard pause(eng, c, opts.pause);
+  LowerLayers lower = image_lower_layers(eng, c.image_id);
+  NewImage img{.config = std::move(config), .parent_layers = parent.layers, .parent = parent_id,
+               .diff_dir = eng.upper_dir(c.id)};
+  img.tar.skip = [&lower](const std::string& rel, const struct stat& st, int dir_fd) {
+    return is_runtime_placeholder("/" + rel, st, dir_fd, lower);
+  };
+  image::ImageRecord rec = store_image(eng, std::move(img));
   if (target) {
-    eng.images().tag(id, target->str());
-    rec = eng.images().get(id);
+    eng.images().tag(rec.id, target->str());
+    rec = eng.images().get(rec.id);
   }
-  undo.commit();
+  image::Digest id = rec.id;
 
   publish_container_event(eng, c, "commit",
                           {{"comment", opts.comment},

@@ -29,10 +29,24 @@
 #include <nlohmann/json.hpp>
 
 #include "image/image_store.h"
+#include "image/layer.h"
 
 namespace berth::engine {
 
 class Engine;
+
+// An image to store: `config` is its complete config blob, except that
+// store_image appends the new layer's diff_id to rootfs.diff_ids.
+struct NewImage {
+  nlohmann::ordered_json config;
+  std::vector<image::LayerDescriptor> parent_layers;  // the layers below, bottom first
+  std::optional<image::Digest> parent;                // recorded as the image's Parent
+  std::string diff_dir;                               // "" for no new layer, else an overlay upper dir
+  image::TarOptions tar;                              // how diff_dir is written
+};
+// Stores the layer (blob, snapshot), the config and the record, all or
+// nothing. The layer is kept uncompressed: its blob digest is its diff_id.
+image::ImageRecord store_image(Engine& eng, NewImage img);
 
 struct CommitOptions {
   std::string reference;             // "repo[:tag]", or empty for an untagged image

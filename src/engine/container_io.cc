@@ -20,7 +20,7 @@ std::unique_ptr<runtime::Cgroup> open_container_cgroup(const nlohmann::json& spe
   return runtime::Cgroup::open(cgroups_path, id, systemd);
 }
 
-UniqueFd Engine::attach(const std::string& ref, std::stop_token stop) {
+UniqueFd Engine::attach(const std::string& ref, std::stop_token stop, const std::function<void()>& registered) {
   auto e = lookup(ref);
   auto p = std::make_shared<PendingAttach>();
   std::string running_id;
@@ -33,6 +33,7 @@ UniqueFd Engine::attach(const std::string& ref, std::stop_token stop) {
   }
   publish(get(ref), "attach");
   if (!running_id.empty()) return connect_shim_socket(shim_state_dir(running_id), "attach.sock");
+  if (registered) registered();
   std::unique_lock lock(mu_);
   changed_.wait(lock, stop, [&] { return p->done; });
   if (!p->done) {

@@ -136,7 +136,9 @@ class Engine {
   // A socket on the container's stdio (see shim.h: multiplexed frames, or
   // raw bytes with a tty). Before the first start it blocks until start()
   // connects it (docker run attaches before it starts).
-  UniqueFd attach(const std::string& ref, std::stop_token stop);
+  // registered (optional) runs once a not-yet-started container's attach is
+  // in place, so that a start after it loses no output.
+  UniqueFd attach(const std::string& ref, std::stop_token stop, const std::function<void()>& registered = {});
   void resize(const std::string& ref, int height, int width);
   void logs(const std::string& ref, const LogQuery& q, const std::function<bool(const LogRecord&)>& sink,
             std::stop_token stop);

@@ -33,6 +33,7 @@ nlohmann::json record_to_json(const ImageRecord& r) {
   for (const auto& d : r.diff_ids) diff_ids.push_back(d.str());
   nlohmann::json j = {{"id", r.id.str()}, {"layers", layers}, {"diff_ids", diff_ids}, {"added", r.added}};
   if (r.manifest_digest) j["manifest_digest"] = r.manifest_digest->str();
+  if (r.parent) j["parent"] = r.parent->str();
   return j;
 }
 
@@ -43,6 +44,8 @@ ImageRecord record_from_json(const nlohmann::json& j) {
                         l.at("size").get<uint64_t>()});
   for (const auto& d : j.at("diff_ids")) r.diff_ids.push_back(Digest::parse(d.get<std::string>()));
   if (j.contains("manifest_digest")) r.manifest_digest = Digest::parse(j["manifest_digest"].get<std::string>());
+  // Records written before parents were tracked have none.
+  if (j.contains("parent")) r.parent = Digest::parse(j["parent"].get<std::string>());
   r.added = j.value("added", "");
   return r;
 }
@@ -109,6 +112,11 @@ void ImageStore::load() {
       throw e.wrap(fmt::format("image store: load {}", path));
     }
   }
+  // A crash in remove() between rewriting children and unlinking the parent
+  // cannot leave this, but a record copied in by hand or a lost file can:
+  // a link to nothing would show as a ParentId that resolves to no image.
+  for (auto& [id, r] : records_)
+    if (r.parent && !records_.count(*r.parent)) r.parent.reset();
   std::string text;
   if (!read_file_if_exists(path_join(dir_, kRefsFile), &text)) return;
   try {
@@ -142,13 +150,14 @@ ImageRecord ImageStore::with_tags(const ImageRecord& r) const {
 }
 
 ImageRecord ImageStore::add(const Digest& config_digest, const std::vector<LayerDescriptor>& layers,
-                            std::optional<Digest> manifest_digest) {
+                            std::optional<Digest> manifest_digest, std::optional<Digest> parent) {
   {
     std::lock_guard lock(mu_);
     if (auto it = records_.find(config_digest); it != records_.end()) return with_tags(it->second);
   }
   auto ctx = [&] { return fmt::format("add image {}", config_digest.short_str()); };
-  ImageRecord r{.id = config_digest, .layers = layers, .manifest_digest = manifest_digest};
+  ImageRecord r{.id = config_digest, .layers = layers, .manifest_digest = manifest_digest, .parent = parent};
+  if (parent && *parent == config_digest) fail("{}: an image cannot be its own parent", ctx());
   try {
     nlohmann::json config = nlohmann::json::parse(content_.read(config_digest));
     for (const auto& d : config.at("rootfs").at("diff_ids")) r.diff_ids.push_back(Digest::parse(d.get<std::string>()));
@@ -169,6 +178,8 @@ ImageRecord ImageStore::add(const Digest& config_digest, const std::vector<Layer
 
   std::lock_guard lock(mu_);
   if (auto it = records_.find(config_digest); it != records_.end()) return with_tags(it->second);
+  // Checked under the lock: the parent could be removed while blobs were checked.
+  if (parent && !records_.count(*parent)) fail("{}: parent image {} does not exist", ctx(), parent->str());
   write_file_atomic(record_path(r.id), record_to_json(r).dump(2) + "\n");
   records_.emplace(r.id, r);
   return with_tags(r);
@@ -220,6 +231,14 @@ std::vector<ImageRecord> ImageStore::list() const {
   std::vector<ImageRecord> out;
   for (const auto& [id, r] : records_) out.push_back(with_tags(r));
   return out;
+}
+
+std::vector<Digest> ImageStore::children(const Digest& id) const {
+  std::lock_guard lock(mu_);
+  std::vector<Digest> out;
+  for (const auto& [other, r] : records_)
+    if (r.parent == id) out.push_back(other);
+  return out;  // records_ is ordered by ID
 }
 
 nlohmann::json ImageStore::config(const Digest& id) const {
@@ -296,6 +315,14 @@ void ImageStore::remove(const Digest& id) {
   // image, never tags of a missing one.
   std::erase_if(refs_, [&](const auto& kv) { return kv.second == id; });
   save_refs();
+  // Children before the record, so no record on disk names a missing parent.
+  for (auto& [other, r] : records_) {
+    if (r.parent != id) continue;
+    ImageRecord orphan = r;
+    orphan.parent.reset();
+    write_file_atomic(record_path(other), record_to_json(orphan).dump(2) + "\n");
+    r.parent.reset();
+  }
   if (::unlink(record_path(id).c_str()) != 0 && errno != ENOENT) fail_errno("remove image {}", id.short_str());
   records_.erase(it);
   sizes_.erase(id);

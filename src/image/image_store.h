@@ -5,14 +5,20 @@
 // ID). Its record, <root>/images/<hex>.json, holds the layer descriptors
 // (blob digest, media type, size: what save/push send), the diff_ids, the
 // manifest digest when it came from a registry, and the creation time of
-// the record. <root>/images/repositories.json maps normalized references
-// ("docker.io/library/busybox:latest", "name@sha256:..") to image IDs.
+// the record, and the parent image's ID when it has one. <root>/images/
+// repositories.json maps normalized references ("docker.io/library/
+// busybox:latest", "name@sha256:..") to image IDs.
+//
+// Parents: the classic builder records each step's image as the child of the
+// previous step's, as dockerd does; the API uses the links to hide
+// intermediate images and to prune them with the image built on them.
 //
 // Contract:
 // - add() requires the config and every layer blob in the content store and
 //   every layer's snapshot prepared; it writes the record atomically, so a
 //   crash leaves either no image or a complete one. Adding an existing image
-//   is a no-op that keeps its tags.
+//   is a no-op that keeps its tags (and its parent). A parent must be a
+//   known image other than the one added.
 // - Every file is replaced atomically (write temp, fsync, rename); a store
 //   that was being written when the process died still loads.
 // - Thread-safe: one mutex guards the records and the tag map.
@@ -24,6 +30,10 @@
 // - Tags are stored normalized (Reference::str()); ImageRecord's repo_tags
 //   and repo_digests are the familiar forms docker shows ("busybox:latest",
 //   "user/app@sha256:.."), sorted.
+// - remove() orphans the image's children (their parent link is cleared, as
+//   dockerd's store does; callers that must not orphan check children()
+//   first). A record naming a parent that is gone (a crash in between)
+//   loads without one.
 // - remove() deletes blobs and snapshots no remaining image uses. It cannot
 //   see ingests in flight (a pull or load that has stored blobs but not yet
 //   called add()); callers serialise removal against those.
@@ -55,6 +65,7 @@ struct ImageRecord {
   std::vector<LayerDescriptor> layers;   // bottom first
   std::vector<Digest> diff_ids;          // bottom first (equals config rootfs.diff_ids)
   std::optional<Digest> manifest_digest; // when pulled or loaded with one
+  std::optional<Digest> parent;          // the image this one was built on (classic builder)
   std::string added;                     // RFC 3339 time the record was written
   std::vector<std::string> repo_tags;    // familiar "busybox:latest", sorted
   std::vector<std::string> repo_digests; // familiar "busybox@sha256:..", sorted
@@ -68,7 +79,8 @@ class ImageStore {
 
   // Registers an image whose config blob is config_digest (see contract).
   ImageRecord add(const Digest& config_digest, const std::vector<LayerDescriptor>& layers,
-                  std::optional<Digest> manifest_digest = std::nullopt);
+                  std::optional<Digest> manifest_digest = std::nullopt,
+                  std::optional<Digest> parent = std::nullopt);
 
   // Throws Error "No such image: <ref>" (the text dockerd uses) when nothing
   // matches, "ambiguous image ID prefix <p>" when several do, and the
@@ -78,6 +90,8 @@ class ImageStore {
   std::optional<ImageRecord> find(const std::string& ref_or_id) const;
   ImageRecord get(const Digest& id) const;  // throws when unknown
   std::vector<ImageRecord> list() const;
+  // The images whose parent is id, sorted (empty for an unknown id).
+  std::vector<Digest> children(const Digest& id) const;
   // The config blob parsed (docker's image config JSON: architecture, os,
   // config{Env,Cmd,Entrypoint,...}, rootfs, history, created, ...).
   nlohmann::json config(const Digest& id) const;

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 
 #include "base/error.h"
@@ -164,6 +165,98 @@ TEST(ImageStore, AddChecksItsInputs) {
   EXPECT_NE(error_of([&] { s.images.add(cfg3, {}); }).find("add image " + cfg3.short_str() + ": config:"),
             std::string::npos);
   EXPECT_EQ(s.images.list().size(), 1u);
+}
+
+// A step that changes only the config (ENV, CMD in a build): the parent's
+// layers under a config of its own, recorded as the parent's child.
+ImageRecord add_child(Stores& s, const ImageRecord& parent, const std::string& step) {
+  nlohmann::json cfg = s.images.config(parent.id);
+  cfg["comment"] = step;
+  return s.images.add(s.content.put(cfg.dump()), parent.layers, std::nullopt, parent.id);
+}
+
+TEST(ImageStore, ParentsPersistAndNameChildren) {
+  TempDir t;
+  Digest base_id = sha256_of(""), a_id = base_id, b_id = base_id, c_id = base_id;
+  {
+    Stores s(t.path());
+    ImageRecord base = add_image(s, {{{.name = "a", .data = "a"}}});
+    ImageRecord a = add_child(s, base, "a");
+    ImageRecord b = add_child(s, base, "b");
+    ImageRecord c = add_child(s, a, "c");
+    base_id = base.id, a_id = a.id, b_id = b.id, c_id = c.id;
+    EXPECT_EQ(base.parent, std::nullopt);
+    EXPECT_EQ(a.parent, base.id);
+    EXPECT_EQ(s.images.get(c.id).parent, a.id);
+    std::vector<Digest> ab = {a.id, b.id};
+    std::sort(ab.begin(), ab.end());
+    EXPECT_EQ(s.images.children(base.id), ab);
+    EXPECT_EQ(s.images.children(a.id), std::vector<Digest>{c.id});
+    EXPECT_TRUE(s.images.children(c.id).empty());
+    EXPECT_TRUE(s.images.children(sha256_of("unknown")).empty());
+    // Adding an existing image again keeps the parent it was recorded with.
+    EXPECT_EQ(s.images.add(a.id, a.layers).parent, base.id);
+  }
+  // Records without "parent" (all records before parents existed) load as parentless.
+  auto base_json = nlohmann::json::parse(read_file(t / ("images/" + std::string(base_id.hex()) + ".json")));
+  EXPECT_FALSE(base_json.contains("parent"));
+  auto c_json = nlohmann::json::parse(read_file(t / ("images/" + std::string(c_id.hex()) + ".json")));
+  EXPECT_EQ(c_json.value("parent", ""), a_id.str());
+
+  Stores s(t.path());
+  EXPECT_EQ(s.images.get(base_id).parent, std::nullopt);
+  EXPECT_EQ(s.images.get(a_id).parent, base_id);
+  EXPECT_EQ(s.images.get(b_id).parent, base_id);
+  EXPECT_EQ(s.images.resolve(std::string(c_id.hex())).parent, a_id);
+  EXPECT_EQ(s.images.children(base_id).size(), 2u);
+  EXPECT_EQ(s.images.children(a_id), std::vector<Digest>{c_id});
+}
+
+TEST(ImageStore, AddRefusesUnknownOrSelfParent) {
+  TempDir t;
+  Stores s(t.path());
+  ImageRecord base = add_image(s, {{{.name = "a", .data = "a"}}});
+  nlohmann::json cfg = s.images.config(base.id);
+  cfg["comment"] = "child";
+  Digest child = s.content.put(cfg.dump());
+  Digest gone = sha256_of("gone");
+  EXPECT_EQ(error_of([&] { s.images.add(child, base.layers, std::nullopt, gone); }),
+            "add image " + child.short_str() + ": parent image " + gone.str() + " does not exist");
+  EXPECT_EQ(error_of([&] { s.images.add(child, base.layers, std::nullopt, child); }),
+            "add image " + child.short_str() + ": an image cannot be its own parent");
+  EXPECT_EQ(s.images.list().size(), 1u);
+  EXPECT_EQ(s.images.add(child, base.layers, std::nullopt, base.id).parent, base.id);
+}
+
+TEST(ImageStore, RemoveOrphansChildren) {
+  TempDir t;
+  Digest a_id = sha256_of(""), c_id = a_id;
+  {
+    Stores s(t.path());
+    ImageRecord base = add_image(s, {{{.name = "a", .data = "a"}}});
+    ImageRecord a = add_child(s, base, "a");
+    ImageRecord c = add_child(s, a, "c");
+    a_id = a.id, c_id = c.id;
+    s.images.remove(a.id);
+    EXPECT_EQ(s.images.get(c.id).parent, std::nullopt);
+    EXPECT_TRUE(s.images.children(a.id).empty());
+    EXPECT_TRUE(s.images.children(base.id).empty());
+    // The layers a shared with its parent and child stay.
+    EXPECT_TRUE(s.snapshots.exists(c.chain_ids()[0]));
+    EXPECT_TRUE(s.content.exists(c.layers[0].digest));
+  }
+  {
+    Stores s(t.path());  // the child's record on disk lost the link too
+    EXPECT_EQ(s.images.get(c_id).parent, std::nullopt);
+  }
+  // A record naming a parent that is not there (copied in by hand, a lost
+  // file) loads without the link rather than pointing at nothing.
+  std::string path = t / ("images/" + std::string(c_id.hex()) + ".json");
+  auto j = nlohmann::json::parse(read_file(path));
+  j["parent"] = a_id.str();
+  write_file_atomic(path, j.dump());
+  Stores s(t.path());
+  EXPECT_EQ(s.images.get(c_id).parent, std::nullopt);
 }
 
 }  // namespace

@@ -3,9 +3,7 @@ classic builder (DOCKER_BUILDKIT=0): the same Dockerfiles and flags give
 images with the same config, the same output lines (ids aside) and the same
 errors and exit statuses.
 
-Only dockerd for now: berthd does not serve POST /build yet (issue 6's
-builder comes next); the berthd parametrization is kept and skipped so the
-tests run there as soon as it does.
+Both daemons: dockerd's classic builder and berthd's (engine/builder.h).
 """
 import json
 import os
@@ -25,8 +23,6 @@ from cli_daemon import Daemon, daemon_kinds, make_rootfs_tar
 @pytest.fixture(scope="module", params=daemon_kinds())
 def bd(request):
     kind = request.param
-    if kind == "berthd":
-        pytest.skip("berthd does not serve POST /build yet (issue 6: the daemon side comes next)")
     if not (shutil.which("dockerd") and shutil.which("containerd") and shutil.which("docker")):
         pytest.skip("docker.io/containerd not installed")
     if not (BUILD / "berth").exists() and not os.environ.get("BERTH_CLI"):

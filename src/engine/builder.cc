@@ -1,0 +1,565 @@
+// The classic builder's driver: stages, FROM, the config-only steps and the
+// cache. RUN is in builder_run.cc, COPY/ADD in builder_copy.cc.
+#include "engine/builder.h"
+
+#include <algorithm>
+
+#include "base/clock.h"
+#include "base/fs.h"
+#include "base/strings.h"
+#include "engine/builder_internal.h"
+#include "engine/commit.h"
+#include "engine/engine.h"
+#include "engine/names.h"
+#include "engine/rootfs_mount.h"
+#include "image/reference.h"
+
+namespace berth::engine {
+
+namespace {
+
+constexpr char kDefaultPath[] = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+// Docker passes these to RUN without an ARG and keeps them out of history.
+bool is_proxy_arg(std::string_view name) {
+  static constexpr std::string_view kProxies[] = {"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy",
+                                                  "FTP_PROXY",  "ftp_proxy",  "NO_PROXY",    "no_proxy",
+                                                  "ALL_PROXY",  "all_proxy"};
+  return std::find(std::begin(kProxies), std::end(kProxies), name) != std::end(kProxies);
+}
+
+std::string env_name(const std::string& kv) { return kv.substr(0, kv.find('=')); }
+
+void set_env(ordered_json& run_config, const std::string& key, const std::string& value) {
+  if (!run_config.contains("Env") || !run_config["Env"].is_array()) run_config["Env"] = ordered_json::array();
+  for (auto& e : run_config["Env"])
+    if (e.is_string() && env_name(e.get<std::string>()) == key) {
+      e = key + "=" + value;
+      return;
+    }
+  run_config["Env"].push_back(key + "=" + value);
+}
+
+ordered_json string_array(const std::vector<std::string>& v) {
+  ordered_json a = ordered_json::array();
+  for (const auto& s : v) a.push_back(s);
+  return a;
+}
+
+// Go's fmt %v of a []string: "[a b c]", as dockerd's history shows lists.
+std::string go_list(const std::vector<std::string>& v) { return "[" + join(v, " ") + "]"; }
+
+// CMD/ENTRYPOINT/HEALTHCHECK's command: JSON as written, else the shell form.
+std::vector<std::string> command_of(const build::Instruction& inst, const std::vector<std::string>& shell) {
+  if (inst.json) return inst.args;
+  std::vector<std::string> argv = shell;
+  argv.push_back(inst.args.empty() ? "" : inst.args[0]);
+  return argv;
+}
+
+ordered_json scratch_config() {
+  return ordered_json{{"architecture", "amd64"},
+                      {"os", "linux"},
+                      {"config", ordered_json{{"Env", ordered_json::array({kDefaultPath})}}},
+                      {"rootfs", {{"type", "layers"}, {"diff_ids", ordered_json::array()}}},
+                      {"history", ordered_json::array()}};
+}
+
+std::string go_duration(long long ns) {
+  if (ns == 0) return "0s";
+  if (ns % 1000000000 == 0) return fmt::format("{}s", ns / 1000000000);
+  return fmt::format("{}ms", ns / 1000000);
+}
+
+}  // namespace
+
+std::vector<std::string> StageState::shell() const {
+  const ordered_json& rc = config["config"];
+  if (rc.contains("Shell") && rc["Shell"].is_array() && !rc["Shell"].empty()) {
+    std::vector<std::string> out;
+    for (const auto& s : rc["Shell"]) out.push_back(s.get<std::string>());
+    return out;
+  }
+  return {"/bin/sh", "-c"};
+}
+
+std::map<std::string, std::string, std::less<>> StageState::variables() const {
+  std::map<std::string, std::string, std::less<>> vars;
+  for (const auto& [k, v] : args)
+    if (v) vars[k] = *v;
+  const ordered_json& rc = config["config"];
+  if (rc.contains("Env") && rc["Env"].is_array())
+    for (const auto& e : rc["Env"]) {
+      std::string kv = e.get<std::string>();
+      auto eq = kv.find('=');
+      vars[kv.substr(0, eq)] = eq == std::string::npos ? "" : kv.substr(eq + 1);
+    }
+  return vars;
+}
+
+ScratchDir::~ScratchDir() {
+  if (path_.empty()) return;
+  unmount_rootfs(rootfs_paths(path_));
+  try {
+    remove_all(path_);
+  } catch (const Error& e) {
+    fprintf(stderr, "berthd: build: %s\n", e.what());
+  }
+}
+
+Build::Build(Engine& eng, const BuildOptions& opts, const BuildOutput& out, std::stop_token stop)
+    : eng_(eng), opts_(opts), out_(out), stop_(stop), cache_(eng.options().data_root, eng.images()) {}
+
+Build::~Build() {
+  if (scratch_.empty()) return;
+  try {
+    remove_all(scratch_);
+  } catch (const Error& e) {
+    fprintf(stderr, "berthd: build: %s\n", e.what());
+  }
+}
+
+void Build::say(const std::string& text) const {
+  if (!opts_.quiet) out_.stream(text);
+}
+
+std::string Build::scratch_dir() {
+  if (scratch_.empty()) {
+    scratch_ = path_join(eng_.options().data_root, "builder/tmp/" + random_id().substr(0, 16));
+    mkdir_all(scratch_, 0700);
+  }
+  return scratch_;
+}
+
+const build::DockerIgnore* Build::context_ignore() {
+  if (!ignore_) {
+    std::string text;
+    ignore_ = read_file_if_exists(path_join(opts_.context_dir, ".dockerignore"), &text)
+                  ? build::DockerIgnore::parse(text)
+                  : build::DockerIgnore();
+  }
+  return ignore_->empty() ? nullptr : &*ignore_;
+}
+
+std::string Build::expand(const StageState& st, const std::string& text) {
+  auto vars = st.variables();
+  auto e = lex_.expand(text, build::lookup_in(vars));
+  for (const auto& m : e.matched) consumed_args_.insert(m);
+  return e.word;
+}
+
+std::vector<std::string> Build::expand_words(const StageState& st, const std::string& text) {
+  auto vars = st.variables();
+  return lex_.expand(text, build::lookup_in(vars)).words;
+}
+
+std::vector<std::string> Build::build_arg_env(const StageState& st, bool for_history) const {
+  std::set<std::string> env_keys;
+  const ordered_json& rc = st.config["config"];
+  if (rc.contains("Env") && rc["Env"].is_array())
+    for (const auto& e : rc["Env"]) env_keys.insert(env_name(e.get<std::string>()));
+  std::vector<std::string> out;
+  for (const auto& [k, v] : st.args)
+    if (v && !env_keys.count(k) && !(for_history && is_proxy_arg(k))) out.push_back(k + "=" + *v);
+  if (!for_history)
+    for (const auto& [k, v] : opts_.build_args)
+      if (is_proxy_arg(k) && v && !st.args.count(k)) out.push_back(k + "=" + *v);
+  return out;
+}
+
+std::optional<std::string> Build::arg_value(const std::string& name, const std::optional<std::string>& dflt) {
+  auto it = opts_.build_args.find(name);
+  if (it != opts_.build_args.end() && it->second) return it->second;
+  return dflt;
+}
+
+image::Digest Build::step_key(const StageState& st, const std::string& what) const {
+  return image::sha256_of(st.image_id() + "\n" + what);
+}
+
+bool Build::use_cache(StageState& st, const image::Digest& key) {
+  if (opts_.no_cache) return false;
+  auto hit = cache_.lookup(key);
+  if (!hit) return false;
+  st.image = eng_.images().get(*hit);
+  st.config = ordered_json::parse(eng_.content().read(*hit));
+  say(" ---> Using cache\n");
+  return true;
+}
+
+void Build::commit(StageState& st, const image::Digest& key, const std::string& created_by,
+                   ordered_json container_config, const std::string& diff_dir, const image::TarOptions& tar) {
+  NewImage img;
+  img.config = st.config;
+  std::string created = now_rfc3339_nano();
+  img.config["created"] = created;
+  img.config["docker_version"] = "berth";
+  img.config["container_config"] = std::move(container_config);
+  img.config.erase("container");
+  ordered_json entry = {{"created", created}, {"created_by", created_by}};
+  if (diff_dir.empty()) entry["empty_layer"] = true;
+  if (!img.config.contains("history") || !img.config["history"].is_array())
+    img.config["history"] = ordered_json::array();
+  img.config["history"].push_back(entry);
+  if (st.image) {
+    img.parent_layers = st.image->layers;
+    img.parent = st.image->id;
+  }
+  img.diff_dir = diff_dir;
+  img.tar = tar;
+  image::ImageRecord rec = store_image(eng_, std::move(img));
+  cache_.store(key, rec.id);
+  st.image = rec;
+  st.config = ordered_json::parse(eng_.content().read(rec.id));
+}
+
+void Build::commit_nop(StageState& st, const std::string& text) {
+  std::vector<std::string> shell = st.shell();
+  std::string created_by = join(shell, " ") + " #(nop)  " + text;
+  image::Digest key = step_key(st, created_by);
+  if (use_cache(st, key)) return;
+  ordered_json cc = st.run_config();
+  std::vector<std::string> cmd = shell;
+  cmd.push_back("#(nop) ");
+  cmd.push_back(text);
+  cc["Cmd"] = string_array(cmd);
+  cc["Image"] = st.image_id();
+  commit(st, key, created_by, std::move(cc));
+}
+
+void Build::done_step(const StageState& st) { say(" ---> " + (st.image ? st.image->id.str().substr(7, 12) : "") + "\n"); }
+
+void Build::print_step(const build::Instruction& inst) {
+  if (stop_.stop_requested()) throw BuildError("build cancelled", 1);
+  ++step_;
+  say(fmt::format("Step {}/{} : {}", step_, total_steps_, inst.original));
+  say("\n");
+}
+
+image::ImageRecord Build::resolve_image(const std::string& ref) {
+  if (!opts_.pull) {
+    if (auto img = eng_.images().find(ref)) return *img;
+  }
+  if (!out_.pull) throw BuildError("No such image: " + ref, 1);
+  out_.pull(ref);
+  return eng_.images().resolve(ref);
+}
+
+image::ImageRecord Build::copy_from_image(const std::string& from) {
+  for (const auto& stage : df_.stages) {
+    if (stage_images_.count(stage.index) &&
+        (to_lower(from) == stage.name || from == std::to_string(stage.index)))
+      return eng_.images().get(image::Digest::parse(stage_images_.at(stage.index)));
+  }
+  try {
+    return resolve_image(from);
+  } catch (const Error& e) {
+    throw BuildError(fmt::format("invalid from flag value {}: {}", from, e.what()), 1);
+  }
+}
+
+// The stages the target needs: itself and, transitively, every stage named
+// by a FROM or COPY --from. (Docker's classic builder builds every stage up
+// to the target; BuildKit builds only these.)
+std::vector<size_t> Build::stages_to_build(size_t target) const {
+  std::set<size_t> need;
+  std::vector<size_t> todo = {target};
+  auto stage_named = [&](const std::string& ref, size_t before) -> std::optional<size_t> {
+    for (size_t i = 0; i < before; ++i)
+      if ((!df_.stages[i].name.empty() && df_.stages[i].name == to_lower(ref)) || ref == std::to_string(i)) return i;
+    return std::nullopt;
+  };
+  while (!todo.empty()) {
+    size_t i = todo.back();
+    todo.pop_back();
+    if (!need.insert(i).second) continue;
+    const build::Stage& s = df_.stages[i];
+    if (auto dep = stage_named(s.base, i)) todo.push_back(*dep);
+    for (const auto& inst : s.instructions) {
+      if (inst.keyword != "COPY" && inst.keyword != "ADD") continue;
+      if (auto from = inst.flag("from"))
+        if (auto dep = stage_named(*from, i)) todo.push_back(*dep);
+    }
+  }
+  return {need.begin(), need.end()};
+}
+
+void Build::from_step(StageState& st, const build::Stage& stage) {
+  print_step(stage.from);
+  std::map<std::string, std::string, std::less<>> meta;
+  for (const auto& [k, v] : meta_args_)
+    if (v) meta[k] = *v;
+  auto e = lex_.expand(stage.base, build::lookup_in(meta));
+  for (const auto& m : e.matched) consumed_args_.insert(m);
+  std::string base = e.word;
+  if (base.empty()) throw BuildError(fmt::format("base name ({}) should not be blank", stage.base), 1);
+  st = StageState{};
+  for (const auto& prev : df_.stages) {
+    if (prev.index >= stage.index || !stage_images_.count(prev.index)) continue;
+    if (!prev.name.empty() && prev.name == to_lower(base)) {
+      image::Digest id = image::Digest::parse(stage_images_.at(prev.index));
+      st.image = eng_.images().get(id);
+      st.config = ordered_json::parse(eng_.content().read(id));
+    }
+  }
+  if (!st.image) {
+    if (to_lower(base) == "scratch") {
+      st.config = scratch_config();
+    } else {
+      image::ImageRecord img = resolve_image(base);
+      st.image = img;
+      st.config = ordered_json::parse(eng_.content().read(img.id));
+    }
+  }
+  if (!st.config.contains("config") || !st.config["config"].is_object()) st.config["config"] = ordered_json::object();
+  ordered_json& rc = st.run_config();
+  bool has_path = false;
+  if (rc.contains("Env") && rc["Env"].is_array())
+    for (const auto& kv : rc["Env"]) has_path = has_path || env_name(kv.get<std::string>()) == "PATH";
+  if (!has_path) set_env(rc, "PATH", std::string(kDefaultPath).substr(5));
+  run_triggers(st);
+  done_step(st);
+}
+
+// The base image's ONBUILD triggers run first, as if written after FROM.
+void Build::run_triggers(StageState& st) {
+  ordered_json& rc = st.run_config();
+  if (!rc.contains("OnBuild") || !rc["OnBuild"].is_array() || rc["OnBuild"].empty()) return;
+  std::vector<std::string> triggers;
+  for (const auto& t : rc["OnBuild"]) triggers.push_back(t.get<std::string>());
+  rc["OnBuild"] = nullptr;  // a child's children do not inherit them
+  say(fmt::format("# Executing {} build trigger{}", triggers.size(), triggers.size() == 1 ? "" : "s"));
+  say("\n");
+  for (const auto& text : triggers) {
+    std::vector<build::Instruction> insts;
+    try {
+      insts = build::parse_instructions(text, "ONBUILD");
+    } catch (const Error& e) {
+      throw BuildError(e.what(), 1);
+    }
+    for (const auto& inst : insts) {
+      if (inst.keyword == "ONBUILD" || inst.keyword == "FROM" || inst.keyword == "MAINTAINER")
+        throw BuildError(fmt::format("{} isn't allowed as an ONBUILD trigger", inst.keyword), 1);
+      dispatch(st, inst);
+    }
+  }
+}
+
+void Build::dispatch(StageState& st, const build::Instruction& inst) {
+  if (inst.keyword == "RUN") return run_step(st, inst);
+  if (inst.keyword == "COPY" || inst.keyword == "ADD") return copy_step(st, inst);
+  config_step(st, inst);
+}
+
+void Build::config_step(StageState& st, const build::Instruction& inst) {
+  const std::string& kw = inst.keyword;
+  ordered_json& rc = st.run_config();
+  if (kw == "ENV") {
+    // Every value is expanded against the environment before this line.
+    std::vector<std::pair<std::string, std::string>> kvs;
+    std::vector<std::string> shown;
+    for (const auto& kv : inst.pairs) {
+      std::string key = expand(st, kv.key), value = expand(st, kv.value.value_or(""));
+      kvs.emplace_back(key, value);
+      shown.push_back(key + "=" + value);
+    }
+    for (const auto& [k, v] : kvs) set_env(rc, k, v);
+    return commit_nop(st, "ENV " + join(shown, " "));
+  }
+  if (kw == "LABEL") {
+    std::vector<std::string> shown;
+    if (!rc.contains("Labels") || !rc["Labels"].is_object()) rc["Labels"] = ordered_json::object();
+    for (const auto& kv : inst.pairs) {
+      std::string key = expand(st, kv.key), value = expand(st, kv.value.value_or(""));
+      rc["Labels"][key] = value;
+      shown.push_back(key + "=" + value);
+    }
+    return commit_nop(st, "LABEL " + join(shown, " "));
+  }
+  if (kw == "ARG") {
+    std::vector<std::string> shown;
+    for (const auto& kv : inst.pairs) {
+      std::optional<std::string> dflt;
+      if (kv.value) dflt = expand(st, *kv.value);
+      st.args[kv.key] = arg_value(kv.key, dflt);
+      consumed_args_.insert(kv.key);
+      shown.push_back(kv.value ? kv.key + "=" + *dflt : kv.key);
+    }
+    return commit_nop(st, "ARG " + join(shown, " "));
+  }
+  if (kw == "EXPOSE") {
+    std::vector<std::string> specs;
+    for (const auto& a : inst.args)
+      for (auto& w : expand_words(st, a)) specs.push_back(w);
+    std::vector<std::string> ports;
+    try {
+      ports = build::exposed_ports(specs);
+    } catch (const Error& e) {
+      throw BuildError(e.what(), 1);
+    }
+    if (!rc.contains("ExposedPorts") || !rc["ExposedPorts"].is_object()) rc["ExposedPorts"] = ordered_json::object();
+    for (const auto& p : ports) rc["ExposedPorts"][p] = ordered_json::object();
+    std::sort(ports.begin(), ports.end());
+    return commit_nop(st, "EXPOSE " + join(ports, " "));
+  }
+  if (kw == "WORKDIR") {
+    std::string dir = expand(st, inst.args.at(0));
+    std::string cur = rc.value("WorkingDir", "");
+    if (!dir.starts_with("/")) dir = path_join(cur.empty() ? "/" : cur, dir);
+    rc["WorkingDir"] = clean_path(dir);
+    return commit_nop(st, "WORKDIR " + rc["WorkingDir"].get<std::string>());
+  }
+  if (kw == "USER") {
+    rc["User"] = expand(st, inst.args.at(0));
+    return commit_nop(st, "USER " + rc["User"].get<std::string>());
+  }
+  if (kw == "VOLUME") {
+    std::vector<std::string> vols;
+    for (const auto& a : inst.args) {
+      if (inst.json) vols.push_back(expand(st, a));
+      else
+        for (auto& w : expand_words(st, a)) vols.push_back(w);
+    }
+    if (!rc.contains("Volumes") || !rc["Volumes"].is_object()) rc["Volumes"] = ordered_json::object();
+    for (const auto& v : vols) {
+      if (trim(v).empty()) throw BuildError("VOLUME specified can not be an empty string", 1);
+      rc["Volumes"][v] = ordered_json::object();
+    }
+    return commit_nop(st, "VOLUME " + go_list(vols));
+  }
+  if (kw == "STOPSIGNAL") {
+    rc["StopSignal"] = expand(st, inst.args.at(0));
+    return commit_nop(st, "STOPSIGNAL " + rc["StopSignal"].get<std::string>());
+  }
+  if (kw == "CMD") {
+    std::vector<std::string> cmd = command_of(inst, st.shell());
+    rc["Cmd"] = string_array(cmd);
+    if (!inst.json) rc["ArgsEscaped"] = true;
+    st.cmd_set = true;
+    return commit_nop(st, "CMD " + go_list(cmd));
+  }
+  if (kw == "ENTRYPOINT") {
+    std::vector<std::string> ep = command_of(inst, st.shell());
+    rc["Entrypoint"] = string_array(ep);
+    if (!st.cmd_set) rc["Cmd"] = nullptr;  // the base image's CMD was meant for its own entrypoint
+    return commit_nop(st, "ENTRYPOINT " + go_list(ep));
+  }
+  if (kw == "SHELL") {
+    rc["Shell"] = string_array(inst.args);
+    return commit_nop(st, "SHELL " + go_list(inst.args));
+  }
+  if (kw == "HEALTHCHECK") {
+    const build::Healthcheck& hc = *inst.healthcheck;
+    ordered_json h = {{"Test", string_array(hc.test)}};
+    if (hc.interval) h["Interval"] = hc.interval;
+    if (hc.timeout) h["Timeout"] = hc.timeout;
+    if (hc.start_period) h["StartPeriod"] = hc.start_period;
+    if (hc.start_interval) h["StartInterval"] = hc.start_interval;
+    if (hc.retries) h["Retries"] = hc.retries;
+    rc["Healthcheck"] = h;
+    std::vector<std::string> quoted;
+    for (const auto& t : hc.test) quoted.push_back(build::go_quote(t));
+    return commit_nop(st, fmt::format("HEALTHCHECK &{{[{}] \"{}\" \"{}\" \"{}\" '\\x{:02x}'}}", join(quoted, " "),
+                                      go_duration(hc.interval), go_duration(hc.timeout),
+                                      go_duration(hc.start_period), hc.retries));
+  }
+  if (kw == "ONBUILD") {
+    if (!rc.contains("OnBuild") || !rc["OnBuild"].is_array()) rc["OnBuild"] = ordered_json::array();
+    rc["OnBuild"].push_back(inst.trigger);
+    return commit_nop(st, "ONBUILD " + inst.trigger);
+  }
+  if (kw == "MAINTAINER") {
+    st.config["author"] = inst.args.at(0);
+    return commit_nop(st, "MAINTAINER " + inst.args.at(0));
+  }
+  throw BuildError(fmt::format("{}:{}: unknown instruction: {}", df_.name, inst.start_line, kw), 1);
+}
+
+std::string Build::run() {
+  std::string text;
+  std::string df_path = path_join(opts_.context_dir, opts_.dockerfile);
+  if (!read_file_if_exists(df_path, &text))
+    throw BuildError(fmt::format("Cannot locate specified Dockerfile: {}", opts_.dockerfile), 1);
+  try {
+    df_ = build::parse_dockerfile(text, "Dockerfile");
+  } catch (const Error& e) {
+    throw BuildError(e.what(), 1);
+  }
+  lex_ = build::ShellLex(df_.escape);
+  for (const auto& w : df_.warnings) say("[Warning] " + w + "\n");
+
+  size_t target = df_.stages.size() - 1;
+  if (!opts_.target.empty()) {
+    const build::Stage* s = df_.find_stage(opts_.target);
+    if (!s) throw BuildError(fmt::format("failed to reach build target {} in Dockerfile", opts_.target), 1);
+    target = s->index;
+  }
+  std::vector<size_t> stages = stages_to_build(target);
+  total_steps_ = static_cast<int>(df_.global_args.size()) + (opts_.labels.empty() ? 0 : 1);
+  for (size_t i : stages) total_steps_ += 1 + static_cast<int>(df_.stages[i].instructions.size());
+
+  StageState none;  // global ARGs expand against each other and the build args only
+  for (const auto& inst : df_.global_args) {
+    print_step(inst);
+    for (const auto& kv : inst.pairs) {
+      std::optional<std::string> dflt;
+      if (kv.value) {
+        std::map<std::string, std::string, std::less<>> vars;
+        for (const auto& [k, v] : meta_args_)
+          if (v) vars[k] = *v;
+        dflt = lex_.process_word(*kv.value, build::lookup_in(vars));
+      }
+      meta_args_[kv.key] = arg_value(kv.key, dflt);
+      consumed_args_.insert(kv.key);
+    }
+  }
+
+  StageState st;
+  for (size_t i : stages) {
+    const build::Stage& stage = df_.stages[i];
+    from_step(st, stage);
+    for (const auto& inst : stage.instructions) {
+      print_step(inst);
+      dispatch(st, inst);
+      done_step(st);
+    }
+    stage_images_[i] = st.image_id();
+  }
+  if (!opts_.labels.empty()) {
+    std::vector<std::string> shown;
+    ordered_json& rc = st.run_config();
+    if (!rc.contains("Labels") || !rc["Labels"].is_object()) rc["Labels"] = ordered_json::object();
+    for (const auto& [k, v] : opts_.labels) {
+      rc["Labels"][k] = v;
+      shown.push_back(k + "=" + v);
+    }
+    build::Instruction label;
+    label.original = "LABEL " + join(shown, " ");
+    print_step(label);
+    commit_nop(st, label.original);
+    done_step(st);
+  }
+  if (!st.image) throw BuildError("No image was generated. Is your Dockerfile empty?", 1);
+  std::string id = st.image->id.str();
+  if (!opts_.quiet) out_.aux({{"ID", id}});
+  std::vector<std::string> unused;
+  for (const auto& [k, v] : opts_.build_args)
+    if (!consumed_args_.count(k) && !is_proxy_arg(k)) unused.push_back(k);
+  if (!unused.empty()) say("[Warning] One or more build-args " + go_list(unused) + " were not consumed\n");
+  say("Successfully built " + id.substr(7, 12) + "\n");
+  for (const auto& tag : opts_.tags) {
+    image::Reference ref = image::with_default_tag(image::parse_reference(tag));
+    eng_.images().tag(st.image->id, ref.str());
+    eng_.events().publish({"image", "tag", id, {{"name", ref.familiar()}}, 0});
+    say("Successfully tagged " + ref.familiar() + "\n");
+  }
+  if (opts_.quiet) out_.stream(id + "\n");
+  return id;
+}
+
+std::string build_image(Engine& eng, const BuildOptions& opts, const BuildOutput& out, std::stop_token stop) {
+  Build b(eng, opts, out, stop);
+  return b.run();
+}
+
+}  // namespace berth::engine

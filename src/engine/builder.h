@@ -1,0 +1,76 @@
+// build_image: the classic docker builder (what dockerd runs for POST /build
+// without BuildKit): a Dockerfile and a context directory on disk become an
+// image, step by step, each step's result an image whose Parent is the
+// previous one, reported as docker's JSON message stream ("Step 2/5 : RUN
+// ...", " ---> Running in <id>", " ---> <id>", errors with their code).
+//
+// Contract:
+// - Stages run in file order up to the target (the last stage when none);
+//   stages the target does not reach (by FROM or COPY --from) are skipped.
+// - Every step is looked up in the BuildCache (build_cache.h) by a key made
+//   of the parent image ID and what the step reads: the expanded
+//   instruction, the build args it uses, and for COPY/ADD the content digest
+//   of what it copies (copy_sources.h: contents and modes, not mtimes). A hit
+//   reuses the image without running anything ("Using cache").
+// - RUN runs in a container created from the step's parent image (network
+//   from the request, the build args the stage declared in its environment),
+//   removed afterwards; its output is streamed (stderr in docker's red). A
+//   non-zero exit fails the build with "The command '<cmd>' returned a
+//   non-zero code: N" and that code. COPY/ADD write into an overlay of the
+//   parent with a fresh upper dir, which becomes the layer.
+// - Failures throw BuildError (message, code); images of finished steps are
+//   kept (they are cache), nothing of the failed step is.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "base/error.h"
+
+namespace berth::engine {
+
+class Engine;
+
+struct BuildOptions {
+  std::string context_dir;                // the extracted context
+  std::string dockerfile = "Dockerfile";  // relative to context_dir
+  std::vector<std::string> tags;
+  std::map<std::string, std::optional<std::string>> build_args;
+  std::map<std::string, std::string> labels;
+  std::string target;
+  std::string network_mode;               // RUN containers' NetworkMode; "" = default
+  nlohmann::json host_config = nlohmann::json::object();  // RUN containers' resources (Memory, ShmSize, ...)
+  std::vector<std::string> cache_from;    // accepted; local images are always candidates
+  bool no_cache = false;
+  bool pull = false;
+  bool quiet = false;                     // only errors and the final ID
+  bool remove = true;                     // remove RUN containers after success (always on failure with force_remove)
+  bool force_remove = false;
+};
+
+struct BuildOutput {
+  std::function<void(const std::string&)> stream;       // {"stream": text}
+  std::function<void(const nlohmann::json&)> aux;       // {"aux": value}
+  // Pulls a base image missing locally (or every one with --pull); reports its own progress.
+  std::function<void(const std::string& reference)> pull;
+};
+
+class BuildError : public Error {
+ public:
+  BuildError(const std::string& msg, int code) : Error(msg), code_(code) {}
+  int code() const { return code_; }
+
+ private:
+  int code_;
+};
+
+// Returns the built image's ID ("sha256:...").
+std::string build_image(Engine& eng, const BuildOptions& opts, const BuildOutput& out, std::stop_token stop);
+
+}  // namespace berth::engine

@@ -1,0 +1,151 @@
+// COPY and ADD: the sources are planned (build/copy_sources.h, whose digest
+// is the cache key), then written into an overlay of the parent image with a
+// fresh upper dir, which becomes the step's layer. No container is made:
+// nothing runs, and FROM scratch has no image to make one from.
+#include <algorithm>
+
+#include "base/fs.h"
+#include "base/strings.h"
+#include "build/copy_apply.h"
+#include "build/copy_sources.h"
+#include "engine/builder_internal.h"
+#include "engine/engine.h"
+#include "engine/names.h"
+#include "engine/rootfs_mount.h"
+#include "engine/user_lookup.h"
+
+namespace berth::engine {
+
+namespace {
+
+bool is_url(const std::string& s) { return s.starts_with("http://") || s.starts_with("https://"); }
+
+// --chmod: octal permission bits, as BuildKit takes them.
+std::optional<mode_t> parse_chmod(const std::optional<std::string>& flag) {
+  if (!flag) return std::nullopt;
+  const std::string& s = *flag;
+  if (s.empty() || s.size() > 4 || s.find_first_not_of("01234567") != std::string::npos)
+    throw BuildError(fmt::format("invalid chmod parameter: {}", s), 1);
+  return static_cast<mode_t>(std::stoul(s, nullptr, 8));
+}
+
+// --chown user[:group] resolved in the image being built (names through its
+// /etc/passwd and /etc/group; numbers as they are).
+std::pair<uid_t, gid_t> resolve_chown(const std::string& root, const std::string& spec) {
+  try {
+    ResolvedUser u = resolve_user_in_rootfs(root, spec, {});
+    return {u.uid, u.gid};
+  } catch (const Error& e) {
+    throw BuildError(fmt::format("unable to convert uid/gid chown string to host mapping: {}", e.what()), 1);
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<ScratchDir> Build::mount_image(const std::optional<image::ImageRecord>& img) {
+  auto dir = std::make_unique<ScratchDir>(path_join(scratch_dir(), random_id().substr(0, 12)));
+  RootfsPaths p = rootfs_paths(dir->path());
+  std::string lower;
+  if (img && !img->diff_ids.empty()) {
+    lower = eng_.snapshots().lowerdir_string(img->chain_ids());
+  } else {
+    lower = path_join(dir->path(), "empty");
+    mkdir_all(lower, 0755);
+  }
+  mount_rootfs(p, lower);
+  return dir;
+}
+
+void Build::copy_step(StageState& st, const build::Instruction& inst) {
+  const bool add = inst.keyword == "ADD";
+  build::CopySources src = build::copy_sources(inst);
+  std::vector<std::string> paths;
+  for (const auto& p : src.paths) paths.push_back(expand(st, p));
+  std::string dest = expand(st, src.dest);
+  for (const auto& p : paths)
+    if (is_url(p)) {
+      if (!add) throw BuildError(fmt::format("source can't be a URL for COPY"), 1);
+      throw BuildError(fmt::format("ADD {}: fetching URLs is not supported by berth's builder yet", p), 1);
+    }
+  std::optional<mode_t> chmod = parse_chmod(inst.flag("chmod"));
+  std::optional<std::string> chown_spec;
+  if (auto c = inst.flag("chown")) chown_spec = expand(st, *c);
+  std::string workdir = st.run_config().value("WorkingDir", "");
+  if (workdir.empty()) workdir = "/";
+
+  // Where the sources come from: another stage or image, the heredocs, or the context.
+  std::unique_ptr<ScratchDir> from_mount;
+  std::string root = opts_.context_dir;
+  const build::DockerIgnore* ignore = context_ignore();
+  std::string from_id;
+  if (auto from = inst.flag("from")) {
+    image::ImageRecord img = copy_from_image(expand(st, *from));
+    from_id = img.id.str();
+    from_mount = mount_image(img);
+    root = rootfs_paths(from_mount->path()).merged;
+    ignore = nullptr;
+  }
+  build::CopyPlan plan;
+  std::vector<std::string> inline_names;
+  try {
+    if (!src.files.empty()) {
+      // Heredoc files live in a directory of their own, one file per body.
+      std::string dir = path_join(scratch_dir(), "heredoc-" + random_id().substr(0, 12));
+      mkdir_all(dir, 0755);
+      for (const auto& f : src.files) {
+        std::string data = f.expand ? expand(st, f.data) : f.data;
+        write_file(path_join(dir, f.name), data, 0644);
+        inline_names.push_back(f.name);
+      }
+      build::CopyPlan files = build::plan_copy(dir, {inst.keyword, inline_names, dest, workdir}, {nullptr, 2});
+      plan.items = std::move(files.items);
+      plan.digest = files.digest;
+    }
+    if (!paths.empty() || src.files.empty()) {
+      build::CopyPlan ctx = build::plan_copy(root, {inst.keyword, paths, dest, workdir}, {ignore, 2});
+      if (plan.items.empty()) {
+        plan = std::move(ctx);
+      } else {
+        plan.items.insert(plan.items.end(), ctx.items.begin(), ctx.items.end());
+        plan.digest = image::sha256_of(plan.digest.str() + ctx.digest.str());
+      }
+    }
+  } catch (const BuildError&) {
+    throw;
+  } catch (const Error& e) {
+    throw BuildError(fmt::format("{} failed: {}", inst.keyword, e.what()), 1);
+  }
+
+  // History as dockerd writes it: "file:<hash> in <dest> ", "dir:..", "multi:..".
+  size_t sources = paths.size() + inline_names.size();
+  bool single_dir = sources == 1 && !plan.items.empty() && plan.items.front().ensure_only;
+  std::string kind = sources > 1 ? "multi" : single_dir ? "dir" : "file";
+  std::string shown_dest = dest.starts_with("/") ? dest : path_join(workdir, dest) + (dest.ends_with("/") ? "/" : "");
+  std::string created_by = fmt::format("{} #(nop) {} {}:{} in {} ", join(st.shell(), " "), inst.keyword, kind,
+                                       plan.digest.hex(), shown_dest);
+  std::string key_text = fmt::format("{}\n{}\nfrom={}\nchown={}\nchmod={}\n", inst.keyword, created_by, from_id,
+                                     chown_spec.value_or(""), chmod ? std::to_string(*chmod) : "");
+  image::Digest key = step_key(st, key_text);
+  if (use_cache(st, key)) return;
+
+  auto target = mount_image(st.image);
+  RootfsPaths p = rootfs_paths(target->path());
+  build::ApplyOptions ao;
+  if (chown_spec) ao.chown = resolve_chown(p.merged, *chown_spec);
+  ao.chmod = chmod;
+  ao.extract_archives = add;
+  try {
+    build::apply_copy_plan(p.merged, plan, ao);
+  } catch (const Error& e) {
+    throw BuildError(fmt::format("{} failed: {}", inst.keyword, e.what()), 1);
+  }
+  unmount_rootfs(p);
+  ordered_json cc = st.run_config();
+  std::vector<std::string> cmd = st.shell();
+  cmd.push_back(created_by.substr(join(st.shell(), " ").size() + 1));
+  cc["Cmd"] = ordered_json(cmd);
+  cc["Image"] = st.image_id();
+  commit(st, key, created_by, std::move(cc), p.upper);
+}
+
+}  // namespace berth::engine

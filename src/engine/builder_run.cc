@@ -1,0 +1,205 @@
+// RUN: a container from the step's parent image runs the command; its upper
+// dir becomes the step's layer, as dockerd's classic builder does it.
+#include <unistd.h>
+
+#include <future>
+#include <thread>
+
+#include "base/fs.h"
+#include "base/strings.h"
+#include "engine/builder_internal.h"
+#include "engine/container_changes.h"
+#include "engine/engine.h"
+
+namespace berth::engine {
+
+namespace {
+
+nlohmann::json string_list(const std::vector<std::string>& v) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const auto& s : v) a.push_back(s);
+  return a;
+}
+
+// Reads the attach socket's multiplexed frames to EOF; stderr in docker's red.
+void pump_output(int fd, const Build& b) {
+  std::string buf;
+  char chunk[16384];
+  for (;;) {
+    ssize_t n = ::read(fd, chunk, sizeof chunk);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    buf.append(chunk, static_cast<size_t>(n));
+    while (buf.size() >= 8) {
+      uint32_t len = (uint8_t(buf[4]) << 24) | (uint8_t(buf[5]) << 16) | (uint8_t(buf[6]) << 8) | uint8_t(buf[7]);
+      if (buf.size() < 8 + len) break;
+      std::string payload = buf.substr(8, len);
+      if (buf[0] == 2) b.say("\x1b[91m" + payload + "\x1b[0m");
+      else b.say(payload);
+      buf.erase(0, 8 + len);
+    }
+  }
+}
+
+// RUN --mount specs as HostConfig.Mounts: cache (a directory kept under
+// <data-root>/builder/cache-mounts, keyed by id or target), bind (read-only,
+// from the context or from a stage or image) and tmpfs.
+nlohmann::json run_mounts(Build& b, const build::Instruction& inst, std::vector<std::unique_ptr<ScratchDir>>* mounted) {
+  nlohmann::json mounts = nlohmann::json::array();
+  for (const auto& spec : inst.flag_all("mount")) {
+    std::map<std::string, std::string> kv;
+    for (const auto& field : split(spec, ',')) {
+      auto eq = field.find('=');
+      kv[to_lower(std::string(trim(field.substr(0, eq))))] = eq == std::string::npos ? "true" : field.substr(eq + 1);
+    }
+    std::string type = kv.count("type") ? kv["type"] : "bind";
+    std::string target = kv.count("target") ? kv["target"] : kv.count("dst") ? kv["dst"] : kv["destination"];
+    if (target.empty()) throw BuildError(fmt::format("RUN --mount={}: mount target is required", spec), 1);
+    nlohmann::json m = {{"Target", target}};
+    if (type == "cache") {
+      std::string id = kv.count("id") ? kv["id"] : target;
+      std::string dir = path_join(b.engine().options().data_root,
+                                  "builder/cache-mounts/" + std::string(image::sha256_of(id).hex()));
+      mkdir_all(dir, 0755);
+      m["Type"] = "bind";
+      m["Source"] = dir;
+    } else if (type == "tmpfs") {
+      m["Type"] = "tmpfs";
+    } else if (type == "bind") {
+      std::string source = clean_path("/" + (kv.count("source") ? kv["source"] : kv.count("src") ? kv["src"] : ""));
+      std::string root = b.options().context_dir;
+      if (kv.count("from")) {
+        image::ImageRecord img = b.copy_from_image(kv["from"]);
+        mounted->emplace_back(b.mount_image(img));
+        root = path_join(mounted->back()->path(), "merged");
+      }
+      m["Type"] = "bind";
+      m["Source"] = path_join(root, source.substr(1));
+      m["ReadOnly"] = !(kv.count("rw") || kv.count("readwrite"));
+      if (!path_exists(m["Source"].get<std::string>()))
+        throw BuildError(fmt::format("RUN --mount={}: {}: not found", spec, source), 1);
+    } else if (type == "secret" || type == "ssh") {
+      throw BuildError(fmt::format("RUN --mount=type={} needs the build's --secret/--ssh, which berth does not take yet",
+                                   type), 1);
+    } else {
+      throw BuildError(fmt::format("RUN --mount={}: unsupported mount type \"{}\"", spec, type), 1);
+    }
+    mounts.push_back(m);
+  }
+  return mounts;
+}
+
+// Removes the step's container however the step ends (unless told to keep it).
+class ContainerGuard {
+ public:
+  ContainerGuard(Engine& eng, std::string id) : eng_(eng), id_(std::move(id)) {}
+  ~ContainerGuard() {
+    if (!remove_) return;
+    try {
+      eng_.remove(id_, true, true);
+    } catch (const Error& e) {
+      fprintf(stderr, "berthd: build: remove %s: %s\n", id_.c_str(), e.what());
+    }
+  }
+  void keep() { remove_ = false; }
+  ContainerGuard(const ContainerGuard&) = delete;
+  ContainerGuard& operator=(const ContainerGuard&) = delete;
+
+ private:
+  Engine& eng_;
+  std::string id_;
+  bool remove_ = true;
+};
+
+}  // namespace
+
+void Build::run_step(StageState& st, const build::Instruction& inst) {
+  std::vector<std::string> argv;
+  if (inst.json) {
+    argv = inst.args;
+  } else {
+    argv = st.shell();
+    // Heredocs go to the shell as written: it reads their bodies itself.
+    std::string script = inst.args.empty() ? "" : inst.args[0];
+    for (const auto& h : inst.heredocs) script += "\n" + h.content + h.name;
+    argv.push_back(script);
+  }
+  std::vector<std::string> hist = build_arg_env(st, true);
+  std::sort(hist.begin(), hist.end());
+  std::string created_by = join(argv, " ");
+  if (!hist.empty()) created_by = fmt::format("|{} {} {}", hist.size(), join(hist, " "), created_by);
+  std::string network = inst.flag("network").value_or(opts_.network_mode);
+  std::vector<std::string> mount_specs = inst.flag_all("mount");
+  image::Digest key = step_key(st, "RUN\n" + created_by + "\n" + network + "\n" + join(mount_specs, "\n"));
+  if (use_cache(st, key)) return;
+  if (!st.image) throw BuildError(fmt::format("The command '{}' cannot run: FROM scratch has no files", join(argv, " ")), 1);
+
+  std::vector<std::unique_ptr<ScratchDir>> mounted;
+  nlohmann::json host_config = opts_.host_config.is_object() ? opts_.host_config : nlohmann::json::object();
+  host_config["NetworkMode"] = network == "" ? "default" : network;
+  host_config["Mounts"] = run_mounts(*this, inst, &mounted);
+  nlohmann::json env = nlohmann::json::array();
+  const ordered_json& rc = st.run_config();
+  if (rc.contains("Env") && rc["Env"].is_array())
+    for (const auto& e : rc["Env"]) env.push_back(e.get<std::string>());
+  for (const auto& kv : build_arg_env(st, false)) env.push_back(kv);
+  nlohmann::json config = {{"Image", st.image->id.str()},
+                           {"Cmd", string_list(argv)},
+                           {"Entrypoint", string_list({""})},
+                           {"Env", env},
+                           {"AttachStdout", true},
+                           {"AttachStderr", true},
+                           {"Healthcheck", {{"Test", string_list({"NONE"})}}}};
+  Engine::Created created = eng_.create("", config, host_config);
+  std::string short_id = created.id.substr(0, 12);
+  ContainerGuard guard(eng_, created.id);
+  say(" ---> Running in " + short_id + "\n");
+
+  // Attach before the start, on a thread: attach blocks until start connects it.
+  std::stop_source attach_stop;
+  std::stop_callback forward(stop_, [&] { attach_stop.request_stop(); });
+  std::promise<void> registered;
+  std::future<void> ready = registered.get_future();
+  UniqueFd io;
+  std::thread attacher([&] {
+    try {
+      io = eng_.attach(created.id, attach_stop.get_token(), [&] { registered.set_value(); });
+    } catch (const Error&) {
+      // The start failed or the build was cancelled; start's error is the one to report.
+    }
+    try {
+      registered.set_value();
+    } catch (const std::future_error&) {
+    }
+  });
+  ready.wait();
+  try {
+    eng_.start(created.id);
+  } catch (...) {
+    attach_stop.request_stop();
+    attacher.join();
+    throw;
+  }
+  attacher.join();
+  if (io.valid()) pump_output(io.get(), *this);
+  WaitResult w = eng_.wait(created.id, WaitCondition::kNotRunning, stop_);
+  if (stop_.stop_requested()) throw BuildError("build cancelled", 1);
+  if (w.exit_code != 0) {
+    if (!opts_.force_remove) guard.keep();
+    throw BuildError(fmt::format("The command '{}' returned a non-zero code: {}", join(argv, " "), w.exit_code),
+                     w.exit_code);
+  }
+
+  Container c = eng_.get(created.id);
+  LowerLayers lower = image_lower_layers(eng_, c.image_id);
+  image::TarOptions tar;
+  tar.skip = [&lower](const std::string& rel, const struct stat& s, int dir_fd) {
+    return is_runtime_placeholder("/" + rel, s, dir_fd, lower);
+  };
+  ordered_json cc = ordered_json::parse(c.config.dump());
+  commit(st, key, created_by, std::move(cc), eng_.upper_dir(created.id), tar);
+  if (!opts_.remove) guard.keep();
+  else say("Removing intermediate container " + short_id + "\n");
+}
+
+}  // namespace berth::engine
