@@ -75,6 +75,7 @@ int cmd_info(Context&, const Args&);
 int cmd_events(Context&, const Args&);
 int cmd_system_df(Context&, const Args&);
 int cmd_system_prune(Context&, const Args&);
+int cmd_builder_prune(Context&, const Args&);
 int cmd_images(Context&, const Args&);
 int cmd_tag(Context&, const Args&);
 int cmd_rmi(Context&, const Args&);

@@ -45,7 +45,7 @@ const std::map<std::string, std::map<std::string, Verb>>& management() {
        {{"build", cmd_build}, {"history", cmd_history}, {"import", cmd_import}, {"inspect", cmd_image_inspect},
         {"load", cmd_load}, {"ls", cmd_images}, {"list", cmd_images}, {"prune", cmd_image_prune}, {"pull", cmd_pull},
         {"push", cmd_push}, {"rm", cmd_rmi}, {"remove", cmd_rmi}, {"save", cmd_save}, {"tag", cmd_tag}}},
-      {"builder", {{"build", cmd_build}}},
+      {"builder", {{"build", cmd_build}, {"prune", cmd_builder_prune}}},
       {"network",
        {{"connect", cmd_network_connect}, {"create", cmd_network_create}, {"disconnect", cmd_network_disconnect},
         {"inspect", cmd_network_inspect}, {"ls", cmd_network_ls}, {"list", cmd_network_ls},

@@ -1,4 +1,4 @@
-// version, info, events, system df, system prune.
+// version, info, events, system df, system prune, builder prune.
 #include <time.h>
 
 #include <cstdio>
@@ -350,6 +350,24 @@ int cmd_image_prune(Context& ctx, const Args& args) {
   return 0;
 }
 
+int cmd_builder_prune(Context& ctx, const Args& args) {
+  Command c(ctx, "", "Remove build cache");
+  c.flags.add_bool("a,all", "Remove all unused build cache, not just dangling ones");
+  c.flags.add_bool("f,force", "Do not prompt for confirmation");
+  c.flags.add_list("filter", "Provide filter values (e.g. \"until=24h\")");
+  c.flags.add_value("keep-storage", "Amount of disk space to keep for cache");
+  c.no_args(c.parse(args));
+  const char* warning = c.flags.on("all") ? "WARNING! This will remove all build cache."
+                                          : "WARNING! This will remove all dangling build cache.";
+  if (!confirm(warning, c.flags.on("force"))) return 0;
+  cli::Query q;
+  if (c.flags.on("all")) q.add("all", "1");
+  json r = ctx.api().post("/build/prune" + q.str());
+  int64_t space = print_prune(r, "CachesDeleted", "Deleted build cache objects", false);
+  std::printf("Total reclaimed space: %s\n", cli::human_size(static_cast<double>(space)).c_str());
+  return 0;
+}
+
 int cmd_system_prune(Context& ctx, const Args& args) {
   Command c(ctx, "[OPTIONS]", "Remove unused data");
   c.flags.add_bool("a,all", "Remove all unused images not just dangling ones");
@@ -374,6 +392,8 @@ int cmd_system_prune(Context& ctx, const Args& args) {
   fi["dangling"][c.flags.on("all") ? "false" : "true"] = true;
   space += print_prune(ctx.api().post("/images/prune" + cli::Query().add("filters", fi.dump()).str()),
                        "ImagesDeleted", "Deleted Images", true);
+  space += print_prune(ctx.api().post("/build/prune" + std::string(c.flags.on("all") ? "?all=1" : "")),
+                       "CachesDeleted", "Deleted build cache objects", false);
   std::printf("Total reclaimed space: %s\n", cli::human_size(static_cast<double>(space)).c_str());
   return 0;
 }

@@ -219,10 +219,48 @@ void serve_build(engine::Engine& eng, engine::Distribution& dist, Request& req, 
   }
 }
 
+bool held(engine::Engine& eng, const image::ImageRecord& r) {
+  if (!r.repo_tags.empty() || !r.repo_digests.empty() || !eng.images().children(r.id).empty()) return true;
+  for (const auto& c : eng.list())
+    if (c.image_id == r.id.str()) return true;
+  return false;
+}
+
+// Forgets the step cache, then removes the images only it held, children
+// before parents (a parent is free once its last child is gone).
+json prune_build_cache(engine::Engine& eng) {
+  engine::BuildCache cache(eng.options().data_root, eng.images());
+  std::vector<image::Digest> candidates = cache.prune();
+  json deleted = json::array();
+  int64_t space = 0;
+  for (bool progress = true; progress;) {
+    progress = false;
+    for (auto it = candidates.begin(); it != candidates.end();) {
+      auto r = eng.images().find(it->str());
+      if (r && held(eng, *r)) {
+        ++it;
+        continue;
+      }
+      if (r) {
+        space += static_cast<int64_t>(eng.images().size(r->id));
+        eng.images().remove(r->id);
+        eng.events().publish({"image", "delete", r->id.str(), {{"name", r->id.str()}}, 0});
+        deleted.push_back(r->id.str());
+        progress = true;
+      }
+      it = candidates.erase(it);
+    }
+  }
+  // RUN --mount=type=cache directories are build cache too.
+  remove_all(path_join(eng.options().data_root, "builder/cache-mounts"));
+  return {{"CachesDeleted", deleted}, {"SpaceReclaimed", space}};
+}
+
 }  // namespace
 
 void add_build_routes(Router& router, engine::Engine& eng, engine::Distribution& dist) {
   router.add("POST", "/build", [&eng, &dist](Request& req, Response& res) { serve_build(eng, dist, req, res); });
+  router.add("POST", "/build/prune", [&eng](Request&, Response& res) { res.send_json(200, prune_build_cache(eng)); });
   router.add("POST", "/build/cancel", [](Request&, Response& res) { res.send(200); });
 }
 

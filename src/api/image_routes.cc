@@ -74,6 +74,19 @@ json image_summary(engine::Engine& eng, const image::ImageRecord& r) {
           {"VirtualSize", size}};
 }
 
+// An image's (container) config as dockerd shows it: Go's container.Config
+// struct, so every field is there, zero when the image leaves it out.
+json full_run_config(const json& stored) {
+  json c = {{"Hostname", ""},     {"Domainname", ""},   {"User", ""},          {"AttachStdin", false},
+            {"AttachStdout", false}, {"AttachStderr", false}, {"Tty", false},   {"OpenStdin", false},
+            {"StdinOnce", false},  {"Env", nullptr},    {"Cmd", nullptr},      {"Image", ""},
+            {"Volumes", nullptr},  {"WorkingDir", ""},  {"Entrypoint", nullptr}, {"OnBuild", nullptr},
+            {"Labels", nullptr}};
+  if (stored.is_object())
+    for (const auto& [k, v] : stored.items()) c[k] = v;
+  return c;
+}
+
 json image_inspect(engine::Engine& eng, const image::ImageRecord& r) {
   json cfg = eng.images().config(r.id);
   json layers = json::array();
@@ -91,10 +104,10 @@ json image_inspect(engine::Engine& eng, const image::ImageRecord& r) {
           {"Comment", cfg.value("comment", "")},
           {"Created", cfg.value("created", "")},
           {"Container", cfg.value("container", "")},
-          {"ContainerConfig", cfg.value("container_config", json::object())},
+          {"ContainerConfig", full_run_config(cfg.value("container_config", json::object()))},
           {"DockerVersion", cfg.value("docker_version", "")},
           {"Author", cfg.value("author", "")},
-          {"Config", cfg.value("config", json(nullptr))},
+          {"Config", full_run_config(cfg.value("config", json::object()))},
           {"Architecture", cfg.value("architecture", "amd64")},
           {"Variant", cfg.value("variant", "")},
           {"Os", cfg.value("os", "linux")},

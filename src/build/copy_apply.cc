@@ -170,7 +170,7 @@ class Applier {
 
   void run(const CopyPlan& plan) {
     for (const auto& it : plan.items) {
-      bool tree_entry = opts_.extract_archives && in_tree(it);
+      bool tree_entry = !it.named;
       try {
         apply(it, tree_entry);
       } catch (const Error& e) {
@@ -191,39 +191,6 @@ class Applier {
     std::optional<struct timespec> mtime, atime;
   };
 
-  // Whether `it` lies below a directory source (its entries are copied as
-  // they are, never unpacked): such entries follow that source's ensure_only
-  // item, each with dest = <its dest>/<rel> and source = <dir>/<rel>. The one
-  // case this cannot tell apart: an EMPTY directory source followed by a
-  // file source with a directory destination (`ADD empty/ a.tar /d/`); a.tar
-  // is then copied, not unpacked.
-  bool in_tree(const CopyItem& it) {
-    if (it.kind == CopyKind::dir && it.ensure_only) {
-      run_dest_ = it.dest;
-      run_src_.clear();
-      run_seen_.clear();
-      return false;
-    }
-    if (!run_dest_ || !it.name_if_dir.empty() || it.dest == *run_dest_ || !is_at_or_below(it.dest, *run_dest_)) {
-      run_dest_.reset();
-      return false;
-    }
-    std::string rel = it.dest.substr(*run_dest_ == "/" ? 1 : run_dest_->size() + 1);
-    bool match;
-    if (run_src_.empty()) {
-      match = it.source.size() > rel.size() + 1 && it.source.ends_with("/" + rel) &&
-              it.source[it.source.size() - rel.size() - 1] == '/';
-      if (match) run_src_ = it.source.substr(0, it.source.size() - rel.size() - 1);
-    } else {
-      match = it.source == run_src_ + "/" + rel;
-    }
-    // A walk never repeats a destination: a repeat is a later source.
-    if (!match || !run_seen_.insert(it.dest).second) {
-      run_dest_.reset();
-      return false;
-    }
-    return true;
-  }
 
   mode_t perm(const CopyItem& it) const { return (opts_.chmod ? *opts_.chmod : it.mode) & 07777; }
 
@@ -462,9 +429,6 @@ class Applier {
   std::unordered_set<std::string> extracted_;            // plan dests of unpacked archives
   bool use_copy_range_ = true;                           // until the kernel refuses it
   bool use_sendfile_ = true;
-  std::optional<std::string> run_dest_;                  // see in_tree
-  std::string run_src_;
-  std::unordered_set<std::string> run_seen_;
 };
 
 }  // namespace

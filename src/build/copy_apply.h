@@ -25,10 +25,8 @@
 // compressed (moby's IsArchivePath: a valid first tar header after
 // decompression), is unpacked into the destination as written: `ADD a.tar /d`
 // and `ADD a.tar /d/` both unpack into /d. Tar owners, modes and times are
-// kept; --chown overrides the owners (BuildKit >= 0.23). The plan does not
-// mark which items a source named directly; they are told apart from a copied
-// directory's entries by the ensure_only item that opens every directory
-// source (see is_tree_entry in copy_apply.cc for the one ambiguous case).
+// kept; --chown overrides the owners (BuildKit >= 0.23). CopyItem::named
+// says which files a source named.
 #pragma once
 
 #include <sys/types.h>

@@ -372,8 +372,10 @@ class Planner {
         add_tree(s.real, base);
       } else if (dest_is_dir) {
         add_entry(s.real, s.st, join_dest(base, s.name), "");
+        items_.back().named = true;
       } else {
         add_entry(s.real, s.st, base, s.name);
+        items_.back().named = true;
       }
     }
     contents_ = hasher_.finish(items_.size());

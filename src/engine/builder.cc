@@ -381,6 +381,7 @@ void Build::config_step(StageState& st, const build::Instruction& inst) {
     for (const auto& kv : inst.pairs) {
       std::optional<std::string> dflt;
       if (kv.value) dflt = expand(st, *kv.value);
+      else if (auto global = meta_args_.find(kv.key); global != meta_args_.end()) dflt = global->second;
       st.args[kv.key] = arg_value(kv.key, dflt);
       consumed_args_.insert(kv.key);
       shown.push_back(kv.value ? kv.key + "=" + *dflt : kv.key);
@@ -480,6 +481,7 @@ std::string Build::run() {
   std::string df_path = path_join(opts_.context_dir, opts_.dockerfile);
   if (!read_file_if_exists(df_path, &text))
     throw BuildError(fmt::format("Cannot locate specified Dockerfile: {}", opts_.dockerfile), 1);
+  if (text.empty()) throw BuildError(fmt::format("the Dockerfile ({}) cannot be empty", opts_.dockerfile), 1);
   try {
     df_ = build::parse_dockerfile(text, "Dockerfile");
   } catch (const Error& e) {

@@ -77,10 +77,8 @@ void Build::copy_step(StageState& st, const build::Instruction& inst) {
   std::unique_ptr<ScratchDir> from_mount;
   std::string root = opts_.context_dir;
   const build::DockerIgnore* ignore = context_ignore();
-  std::string from_id;
   if (auto from = inst.flag("from")) {
     image::ImageRecord img = copy_from_image(expand(st, *from));
-    from_id = img.id.str();
     from_mount = mount_image(img);
     root = rootfs_paths(from_mount->path()).merged;
     ignore = nullptr;
@@ -123,7 +121,7 @@ void Build::copy_step(StageState& st, const build::Instruction& inst) {
   std::string shown_dest = dest.starts_with("/") ? dest : path_join(workdir, dest) + (dest.ends_with("/") ? "/" : "");
   std::string created_by = fmt::format("{} #(nop) {} {}:{} in {} ", join(st.shell(), " "), inst.keyword, kind,
                                        plan.digest.hex(), shown_dest);
-  std::string key_text = fmt::format("{}\n{}\nfrom={}\nchown={}\nchmod={}\n", inst.keyword, created_by, from_id,
+  std::string key_text = fmt::format("{}\n{}\nchown={}\nchmod={}\n", inst.keyword, created_by,
                                      chown_spec.value_or(""), chmod ? std::to_string(*chmod) : "");
   image::Digest key = step_key(st, key_text);
   if (use_cache(st, key)) return;

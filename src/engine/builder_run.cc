@@ -119,10 +119,15 @@ void Build::run_step(StageState& st, const build::Instruction& inst) {
     argv = inst.args;
   } else {
     argv = st.shell();
-    // Heredocs go to the shell as written: it reads their bodies itself.
-    std::string script = inst.args.empty() ? "" : inst.args[0];
-    for (const auto& h : inst.heredocs) script += "\n" + h.content + h.name;
-    argv.push_back(script);
+    std::string line = inst.args.empty() ? "" : inst.args[0];
+    if (inst.heredocs.size() == 1 && build::parse_heredoc(trim(line))) {
+      // `RUN <<EOF` alone: the body is the script (BuildKit runs it so).
+      argv.push_back(inst.heredocs[0].text());
+    } else {
+      // Otherwise the heredocs go to the shell as written: it reads their bodies itself.
+      for (const auto& h : inst.heredocs) line += "\n" + h.content + h.name;
+      argv.push_back(line);
+    }
   }
   std::vector<std::string> hist = build_arg_env(st, true);
   std::sort(hist.begin(), hist.end());
