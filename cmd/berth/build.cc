@@ -223,6 +223,7 @@ struct BuildInput {
   std::optional<BodyWriter::Produce> body;
   std::string dockerfile;
   std::string remote;
+  std::string local_dir;  // a local context with its Dockerfile inside: may be named instead of sent
 };
 
 BuildInput prepare_input(const std::string& context, const std::string& dockerfile_flag, bool compress) {
@@ -269,6 +270,7 @@ BuildInput prepare_input(const std::string& context, const std::string& dockerfi
     } else {
       opts.keep = local.dockerfile;
       in.dockerfile = local.dockerfile;
+      in.local_dir = local.dir;
     }
     std::string dir = local.dir;
     in.body = [dir, opts](int fd) { return build::write_context_tar(dir, opts, fd); };
@@ -310,6 +312,7 @@ std::string build_query(const cli::FlagSet& f, const BuildInput& in) {
   num("memswap", bytes_flag(f, "memory-swap"));
   std::string net = f.value("network");
   q.add_if(!net.empty() && net != "default", "networkmode", net);
+  q.add_if(!in.local_dir.empty() && !in.body, "contextpath", in.local_dir);
   q.add_if(f.on("no-cache"), "nocache", "1");
   q.add_if(!f.value("platform").empty(), "platform", lower_ascii(f.value("platform")));
   q.add_if(f.on("pull"), "pull", "1");
@@ -359,6 +362,20 @@ void add_build_flags(cli::FlagSet& f) {
   f.add_list("t,tag", "Name and optionally a tag in the \"name:tag\" format");
   f.add_value("target", "Set the target build stage to build.");
   f.add_list("ulimit", "Ulimit options");
+}
+
+// berthd on this host's unix socket builds from a named directory (see
+// api/build_routes.h): no tar is made, sent or unpacked, and unchanged
+// files are not read again. dockerd, or a daemon over TCP, gets the tar.
+bool daemon_takes_context_path(Context& ctx) {
+  if (std::getenv("BERTH_BUILD_SEND_CONTEXT")) return false;  // to measure or debug the classic upload
+  if (!ctx.api().host_url().starts_with("unix://")) return false;
+  try {
+    auto ping = ctx.api().open("GET", "/_ping");
+    return ping->head().header("berth-build-context") == "path";
+  } catch (const Error&) {
+    return false;
+  }
 }
 
 // Runs the build; returns the image ID the daemon reported (with -q, the
@@ -455,6 +472,7 @@ int cmd_build(Context& ctx, const Args& args) {
   if (!iidfile.empty() && ::unlink(iidfile.c_str()) != 0 && errno != ENOENT)
     fail_errno("Removing image ID file");
   BuildInput in = prepare_input(pos[0], c.flags.value("file"), c.flags.on("compress"));
+  if (!in.local_dir.empty() && daemon_takes_context_path(ctx)) in.body.reset();
   std::string target = "/build" + build_query(c.flags, in);
   std::string image_id;
   try {

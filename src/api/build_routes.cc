@@ -1,8 +1,10 @@
 #include "api/build_routes.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <memory>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -170,7 +172,25 @@ void receive_context(Request& req, const std::string& dir) {
   if (!feed_error.empty()) throw ApiError(400, "failed to read the build context: " + feed_error);
 }
 
-void serve_build(engine::Engine& eng, engine::Distribution& dist, Request& req, Response& res) {
+// contextpath=<dir>: berth's CLI on this host names its context directory
+// instead of sending it as a tar, so nothing is copied and the daemon's
+// DigestCache spares re-reading unchanged files. Only over the unix socket:
+// whoever can use it can already run anything as root here, while a TCP
+// client must not be able to read the daemon's files.
+std::string local_context(Request& req, const std::string& path) {
+  if (!req.on_unix_socket()) throw ApiError(403, "contextpath is only accepted over the daemon's unix socket");
+  if (!path.starts_with("/")) throw ApiError(400, fmt::format("contextpath {}: not an absolute path", path));
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+    throw ApiError(400, fmt::format("contextpath {}: not a directory", path));
+  char buf[4096];
+  while (req.read_body(buf, sizeof buf) > 0) {
+  }
+  return path;
+}
+
+void serve_build(engine::Engine& eng, engine::Distribution& dist, build::DigestCache& digests, Request& req,
+                 Response& res) {
   const Query& q = req.query();
   if (q.get("version") == "2")
     throw ApiError(400, "BuildKit (version=2) is not supported by berthd: use the classic builder (DOCKER_BUILDKIT=0)");
@@ -179,20 +199,26 @@ void serve_build(engine::Engine& eng, engine::Distribution& dist, Request& req, 
   if (!q.get("outputs").empty())
     throw ApiError(400, "outputs (--output) need BuildKit; the classic builder only makes images");
   engine::BuildOptions opts = options_from(q);
-  std::string dir = path_join(eng.options().data_root, "builder/tmp/ctx-" + engine::random_id().substr(0, 16));
-  mkdir_all(dir, 0700);
   struct RemoveDir {
     std::string dir;
     ~RemoveDir() {
+      if (dir.empty()) return;
       try {
         remove_all(dir);
       } catch (const Error& e) {
         fprintf(stderr, "berthd: build: %s\n", e.what());
       }
     }
-  } cleanup{dir};
-  receive_context(req, dir);
-  opts.context_dir = dir;
+  } cleanup;
+  if (std::string path = q.get("contextpath"); !path.empty()) {
+    opts.context_dir = local_context(req, path);
+    opts.digests = &digests;
+  } else {
+    cleanup.dir = path_join(eng.options().data_root, "builder/tmp/ctx-" + engine::random_id().substr(0, 16));
+    mkdir_all(cleanup.dir, 0700);
+    receive_context(req, cleanup.dir);
+    opts.context_dir = cleanup.dir;
+  }
 
   BuildStream stream(res);
   registry::AuthConfig auth;  // X-Registry-Config's credentials are not read yet: pulls are anonymous
@@ -259,7 +285,10 @@ json prune_build_cache(engine::Engine& eng) {
 }  // namespace
 
 void add_build_routes(Router& router, engine::Engine& eng, engine::Distribution& dist) {
-  router.add("POST", "/build", [&eng, &dist](Request& req, Response& res) { serve_build(eng, dist, req, res); });
+  auto digests = std::make_shared<build::DigestCache>();
+  router.add("POST", "/build", [&eng, &dist, digests](Request& req, Response& res) {
+    serve_build(eng, dist, *digests, req, res);
+  });
   router.add("POST", "/build/prune", [&eng](Request&, Response& res) { res.send_json(200, prune_build_cache(eng)); });
   router.add("POST", "/build/cancel", [](Request&, Response& res) { res.send(200); });
 }

@@ -13,6 +13,10 @@
 // message, so a failure before any (a bad parameter, a context that is not
 // a tar) is a plain HTTP error. version=2 (BuildKit's session protocol) is
 // refused with 400. The context directory is removed when the build ends.
+// berth's own extension: contextpath=<absolute dir> (advertised by the
+// "Berth-Build-Context: path" header of /_ping) builds from that directory
+// on this host instead of a tar, accepted only over the unix socket (403
+// otherwise); file digests are then remembered across builds (DigestCache).
 //
 // POST /build/prune: forgets the step cache and removes the images only it
 // kept (untagged, no children, no container): {"CachesDeleted","SpaceReclaimed"}.

@@ -167,6 +167,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   const http::request<http::buffer_body>& request() const { return parser_->get(); }
+  bool on_unix_socket() {
+    struct sockaddr_storage addr {};
+    socklen_t len = sizeof addr;
+    return ::getsockname(socket_.native_handle(), reinterpret_cast<struct sockaddr*>(&addr), &len) == 0 &&
+           addr.ss_family == AF_UNIX;
+  }
   bool body_done() const { return parser_->is_done(); }
 
   size_t read_body(char* buf, size_t n) {
@@ -284,6 +290,8 @@ std::string Request::header(std::string_view name) const {
   auto it = conn_->request().find(bsv(name));
   return it == conn_->request().end() ? std::string() : std::string(it->value());
 }
+
+bool Request::on_unix_socket() const { return conn_->on_unix_socket(); }
 
 bool Request::has_header(std::string_view name) const {
   return conn_->request().find(bsv(name)) != conn_->request().end();

@@ -66,6 +66,9 @@ class Request {
   // Header value, "" when absent; names are case-insensitive.
   std::string header(std::string_view name) const;
   bool has_header(std::string_view name) const;
+  // Whether the client came through a unix socket (so it is on this host,
+  // and may name the daemon's files, e.g. a build context by path).
+  bool on_unix_socket() const;
 
   // The whole body. Throws Error if it exceeds the server's body limit or the
   // client disconnects mid-body. Reads at most once; later calls return the same.

@@ -213,6 +213,8 @@ void add_system_routes(Router& router, const DaemonInfo& d) {
     res.set_header("Pragma", "no-cache");
     res.set_header("Builder-Version", "1");
     res.set_header("Swarm", "inactive");
+    // berth's CLI may name a local build context instead of sending it (build_routes.h).
+    res.set_header("Berth-Build-Context", "path");
     // dockerd answers HEAD with an explicit "Content-Length: 0".
     res.send(200, "text/plain; charset=utf-8", req.method() == "HEAD" ? "" : "OK");
   };

@@ -347,7 +347,7 @@ struct Source {
 class Planner {
  public:
   Planner(const std::string& root, const CopyRequest& req, const CopyOptions& opt)
-      : view_(root, opt.ignore), req_(req), hasher_(std::max(opt.hash_threads, 1)) {}
+      : view_(root, opt.ignore), req_(req), digests_(opt.digests), hasher_(std::max(opt.hash_threads, 1)) {}
 
   CopyPlan run() {
     std::vector<Source> sources;
@@ -379,6 +379,9 @@ class Planner {
       }
     }
     contents_ = hasher_.finish(items_.size());
+    for (auto& [i, hex] : cached_) contents_[i] = std::move(hex);
+    if (digests_)
+      for (const auto& [i, st] : hashed_) digests_->store(st, contents_[i]);
     image::Digest digest = plan_digest();
     return {std::move(items_), std::move(digest)};
   }
@@ -476,11 +479,20 @@ class Planner {
       default:
         return;  // sockets cannot be sent in a context
     }
-    add(std::move(it), st.st_size);
+    add(std::move(it), st.st_size, &st);
   }
 
-  void add(CopyItem it, off_t size) {
-    if (it.kind == CopyKind::file && it.hardlink_to.empty()) hasher_.add(items_.size(), it.source, size);
+  void add(CopyItem it, off_t size, const struct stat* st = nullptr) {
+    if (it.kind == CopyKind::file && it.hardlink_to.empty()) {
+      std::optional<std::string> known;
+      if (digests_ && st) known = digests_->find(*st);
+      if (known) {
+        cached_.emplace_back(items_.size(), std::move(*known));
+      } else {
+        hasher_.add(items_.size(), it.source, size);
+        if (digests_ && st) hashed_.emplace_back(items_.size(), *st);
+      }
+    }
     items_.push_back(std::move(it));
   }
 
@@ -518,11 +530,40 @@ class Planner {
   const CopyRequest& req_;
   std::vector<CopyItem> items_;
   std::vector<std::string> contents_;  // sha256 hex per file item
+  DigestCache* digests_;
+  std::vector<std::pair<size_t, std::string>> cached_;   // item -> digest the cache knew
+  std::vector<std::pair<size_t, struct stat>> hashed_;  // items hashed now, to remember
   std::map<std::pair<dev_t, ino_t>, std::string> inodes_;
   ContentHasher hasher_;  // last: its threads stop before the rest goes
 };
 
 }  // namespace
+
+DigestCache::Key DigestCache::key(const struct stat& st) {
+  return {st.st_dev, st.st_ino, st.st_size, st.st_mtim.tv_sec, st.st_mtim.tv_nsec, st.st_ctim.tv_sec,
+          st.st_ctim.tv_nsec};
+}
+
+std::optional<std::string> DigestCache::find(const struct stat& st) const {
+  std::lock_guard lock(mu_);
+  auto it = map_.find(key(st));
+  if (it == map_.end()) return std::nullopt;
+  return it->second;
+}
+
+void DigestCache::store(const struct stat& st, std::string hex) {
+  struct timespec now;
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  if (now.tv_sec - st.st_ctim.tv_sec < min_age_ || now.tv_sec - st.st_mtim.tv_sec < min_age_) return;
+  std::lock_guard lock(mu_);
+  if (map_.size() >= max_) map_.clear();
+  map_[key(st)] = std::move(hex);
+}
+
+size_t DigestCache::size() const {
+  std::lock_guard lock(mu_);
+  return map_.size();
+}
 
 CopyPlan plan_copy(const std::string& context_root, const CopyRequest& request, const CopyOptions& options) {
   return Planner(context_root, request, options).run();

@@ -61,9 +61,14 @@
 // 2 threads, ~41 ms on 1, page cache warm, SHA-NI).
 #pragma once
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
+#include <map>
+#include <mutex>
+#include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "build/dockerignore.h"
@@ -98,11 +103,37 @@ struct CopyRequest {
   std::string workdir = "/";          // the image's WORKDIR
 };
 
+// File content digests remembered across plans (a daemon keeps one for all
+// builds), keyed by what changes whenever a file's bytes may have: device,
+// inode, size, mtime and ctime (which a write always moves, and which
+// utime cannot set back). A warm build then reads no file contents.
+// File times come from a coarse clock (a few ms), so a file changed twice in
+// one tick keeps its times: files changed less than min_age_seconds ago are
+// not remembered (git's "racily clean" rule). Thread-safe; forgets
+// everything when it grows past max_entries.
+class DigestCache {
+ public:
+  explicit DigestCache(long min_age_seconds = 2, size_t max_entries = 1 << 20)
+      : min_age_(min_age_seconds), max_(max_entries) {}
+  std::optional<std::string> find(const struct stat& st) const;
+  void store(const struct stat& st, std::string hex);
+  size_t size() const;
+
+ private:
+  using Key = std::tuple<dev_t, ino_t, off_t, long, long, long, long>;
+  static Key key(const struct stat& st);
+  mutable std::mutex mu_;
+  std::map<Key, std::string> map_;
+  long min_age_;
+  size_t max_;
+};
+
 struct CopyOptions {
   // Hides excluded context entries (see dockerignore.h for what stays
   // visible); nullptr when the context on disk is already filtered.
   const DockerIgnore* ignore = nullptr;
   int hash_threads = 2;
+  DigestCache* digests = nullptr;  // optional: contents hashed before are not read again
 };
 
 // Throws Error as described above, or for unreadable context entries.

@@ -326,5 +326,40 @@ TEST(CopySources, BigFilesHashedInPiecesStillCoverEveryByte) {
   EXPECT_EQ(digest(), base);
 }
 
+TEST(CopySources, DigestCacheAnswersForUnchangedFilesOnly) {
+  Context ctx;
+  ctx.file("a", "one");
+  CopyRequest req;
+  req.sources = {"a"};
+  req.dest = "/a";
+  DigestCache cache(/*min_age_seconds=*/0);
+  CopyOptions opts{nullptr, 2, &cache};
+  image::Digest plain = plan_copy(ctx.root(), req).digest;
+  EXPECT_EQ(plan_copy(ctx.root(), req, opts).digest, plain);
+  EXPECT_EQ(cache.size(), 1u);
+  // What the cache says is used without reading the file: a planted digest shows through.
+  struct stat st;
+  ASSERT_EQ(::stat(ctx.path("a").c_str(), &st), 0);
+  cache.store(st, std::string(64, 'f'));
+  EXPECT_NE(plan_copy(ctx.root(), req, opts).digest, plain);
+  // A write moves ctime, even when mtime and size are put back: the cache misses.
+  ctx.file("a", "two");
+  ctx.touch("a", st.st_mtim.tv_sec);
+  image::Digest changed = plan_copy(ctx.root(), req).digest;
+  EXPECT_NE(changed, plain);
+  EXPECT_EQ(plan_copy(ctx.root(), req, opts).digest, changed);
+}
+
+TEST(CopySources, DigestCacheDoesNotRememberRecentlyChangedFiles) {
+  Context ctx;
+  ctx.file("a", "one");
+  CopyRequest req;
+  req.sources = {"a"};
+  req.dest = "/a";
+  DigestCache cache;  // the default: two seconds
+  plan_copy(ctx.root(), req, {nullptr, 2, &cache});
+  EXPECT_EQ(cache.size(), 0u);
+}
+
 }  // namespace
 }  // namespace berth::build

@@ -32,13 +32,15 @@
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
+#include "build/copy_sources.h"
 
 namespace berth::engine {
 
 class Engine;
 
 struct BuildOptions {
-  std::string context_dir;                // the extracted context
+  std::string context_dir;                // the extracted context, or the client's directory
+  build::DigestCache* digests = nullptr;  // remembers context file digests across builds (optional)
   std::string dockerfile = "Dockerfile";  // relative to context_dir
   std::vector<std::string> tags;
   std::map<std::string, std::optional<std::string>> build_args;

@@ -100,7 +100,8 @@ void Build::copy_step(StageState& st, const build::Instruction& inst) {
       plan.digest = files.digest;
     }
     if (!paths.empty() || src.files.empty()) {
-      build::CopyPlan ctx = build::plan_copy(root, {inst.keyword, paths, dest, workdir}, {ignore, 2});
+      build::CopyPlan ctx = build::plan_copy(root, {inst.keyword, paths, dest, workdir},
+                                             {ignore, 2, from_mount ? nullptr : opts_.digests});
       if (plan.items.empty()) {
         plan = std::move(ctx);
       } else {

@@ -31,6 +31,9 @@ def bd(request):
                                check=True).stdout.strip())
     d = Daemon(base, kind, checked=False)
     d.env["DOCKER_BUILDKIT"] = "0"
+    # berth sends the context as a tar, as docker does, so the outputs compare
+    # line for line; test_local_context_is_named_not_sent covers the default.
+    d.env["BERTH_BUILD_SEND_CONTEXT"] = "1"
     try:
         d.start()
         r = d.run("berth", "import", str(make_rootfs_tar(base)), "bb:latest")
@@ -129,6 +132,21 @@ def test_same_image_and_output_as_docker(bd, tmp_path, case):
     out = assert_same_build(bd, build_both(bd, tmp_path, files, *args))
     assert out.startswith("Sending build context to Docker daemon  ")
     assert re.search(r"^Successfully built [0-9a-f]{12}$", out, re.M)
+
+
+def test_local_context_is_named_not_sent(bd, tmp_path):
+    """berth with berthd on its unix socket names the context directory
+    (contextpath=) instead of sending a tar: same image, no upload line. With
+    dockerd it sends the tar as docker does."""
+    files, args = CASES["dockerignore"]
+    ctx = write_tree(tmp_path / "ctx", files)
+    env = {k: v for k, v in bd.env.items() if k != "BERTH_BUILD_SEND_CONTEXT"}
+    p = subprocess.run([bd.berth, "build", "--no-cache", "-t", "named", "."], cwd=ctx, env=env, capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.startswith("Sending build context") == (bd.kind == "dockerd"), p.stdout
+    listed = [line for line in p.stdout.splitlines() if line.startswith("/ctx")]
+    assert listed == ["/ctx", "/ctx/.dockerignore", "/ctx/docs", "/ctx/docs/keep.md", "/ctx/main.c"]
 
 
 def test_dockerignore_decides_what_copy_sees(bd, tmp_path):
