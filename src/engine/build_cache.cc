@@ -44,7 +44,8 @@ std::optional<image::Digest> BuildCache::lookup(const image::Digest& key) const 
 }
 
 void BuildCache::store(const image::Digest& key, const image::Digest& image_id) const {
-  write_file_atomic(path(key), image_id.str() + "\n", 0600);
+  // Not fsynced: a lost entry only costs a rebuild of that step.
+  write_file_replace(path(key), image_id.str() + "\n", 0600);
 }
 
 std::vector<image::Digest> BuildCache::prune() const {

@@ -20,6 +20,10 @@
 //   parent with a fresh upper dir, which becomes the layer.
 // - Failures throw BuildError (message, code); images of finished steps are
 //   kept (they are cache), nothing of the failed step is.
+// - Layers are stored without fsyncs, a COPY's upper dir becoming its
+//   snapshot as is; one syncfs of the data root runs after the build, in the
+//   background. (A power cut in between can lose that build's layers, as
+//   with docker's overlay2, which never syncs them.)
 #pragma once
 
 #include <functional>

@@ -122,11 +122,9 @@ image::ImageRecord store_image(Engine& eng, NewImage img) {
   image::Undo undo;
   std::vector<image::LayerDescriptor> layers = std::move(img.parent_layers);
   if (!img.diff_dir.empty()) {
-    UniqueFd tar = temp_file(eng);
-    image::write_layer_tar(img.diff_dir, tar.get(), img.tar);
-    rewind(tar.get());
     bool blob_new = false;
-    image::Digest blob = eng.content().put_fd(tar.get(), &blob_new);
+    image::Digest blob = eng.content().put_written(
+        [&](int fd) { image::write_layer_tar(img.diff_dir, fd, img.tar); }, &blob_new, img.durable);
     if (blob_new) undo.add([&eng, blob] { eng.content().remove(blob); });
     // The config's diff_ids, not the layer descriptors: a pulled layer's blob is compressed.
     std::vector<image::Digest> diff_ids;
@@ -135,8 +133,12 @@ image::ImageRecord store_image(Engine& eng, NewImage img) {
     std::optional<image::Digest> parent_chain;
     if (!diff_ids.empty()) parent_chain = image::chain_ids(diff_ids).back();
     bool snap_new = !eng.snapshots().exists(image::chain_id(parent_chain, blob));
-    rewind(tar.get());
-    image::Digest new_chain = eng.snapshots().prepare(parent_chain, blob, tar.get());
+    image::Digest new_chain = [&] {
+      if (img.adopt_diff_dir && !img.tar.skip)
+        return eng.snapshots().adopt(parent_chain, blob, img.diff_dir, eng.content().size(blob));
+      UniqueFd tar = eng.content().open(blob);
+      return eng.snapshots().prepare(parent_chain, blob, tar.get(), {}, img.durable);
+    }();
     if (snap_new) undo.add([&eng, new_chain] { eng.snapshots().remove(new_chain); });
     if (!config.contains("rootfs") || !config["rootfs"].is_object()) config["rootfs"] = {{"type", "layers"}};
     if (!config["rootfs"].contains("diff_ids")) config["rootfs"]["diff_ids"] = ordered_json::array();

@@ -43,6 +43,11 @@ struct NewImage {
   std::optional<image::Digest> parent;                // recorded as the image's Parent
   std::string diff_dir;                               // "" for no new layer, else an overlay upper dir
   image::TarOptions tar;                              // how diff_dir is written
+  // The builder's layers: no fsyncs (the kernel writes them back; a build can
+  // be made again), and diff_dir, when it holds exactly what the tar does
+  // (nothing skipped), becomes the snapshot itself instead of being unpacked.
+  bool durable = true;
+  bool adopt_diff_dir = false;
 };
 // Stores the layer (blob, snapshot), the config and the record, all or
 // nothing. The layer is kept uncompressed: its blob digest is its diff_id.

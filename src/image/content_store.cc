@@ -87,6 +87,35 @@ auto fd_reader(int fd, std::string what) {
 
 }  // namespace
 
+Digest ContentStore::put_written(const std::function<void(int fd)>& produce, bool* added, bool durable) {
+  std::string tmp = path_join(ingest_, "written.XXXXXX");
+  UniqueFd fd(::mkostemp(tmp.data(), O_CLOEXEC));
+  if (!fd.valid()) fail_errno("blob: create temp file in {}", ingest_);
+  try {
+    produce(fd.get());
+    if (::lseek(fd.get(), 0, SEEK_SET) < 0) fail_errno("seek {}", tmp);
+    Sha256 h;
+    read_chunks(fd.get(), tmp, [&](const char* p, size_t n) { h.update(p, n); });
+    Digest got = h.finish();
+    bool fresh = !exists(got);
+    if (fresh) {
+      if (::fchmod(fd.get(), 0644) != 0) fail_errno("chmod {}", tmp);
+      if (durable && ::fsync(fd.get()) != 0) fail_errno("fsync {}", tmp);
+      fd.reset();
+      if (::rename(tmp.c_str(), blob_path(got).c_str()) != 0) fail_errno("blob {}: rename into store", got.str());
+      if (durable) fsync_dir(blobs_);
+    } else {
+      fd.reset();
+      ::unlink(tmp.c_str());
+    }
+    if (added) *added = fresh;
+    return got;
+  } catch (...) {
+    ::unlink(tmp.c_str());
+    throw;
+  }
+}
+
 void ContentStore::ingest_fd(int fd, const Digest& expected) { ingest(&expected, fd_reader(fd, expected.str())); }
 
 Digest ContentStore::put_fd(int fd, bool* added) { return ingest(nullptr, fd_reader(fd, "(unknown digest)"), added); }

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -79,6 +80,11 @@ class ContentStore {
   // import: the digest is known only at the end). *added, when given, says
   // whether the blob is new (false: it was already there, untouched).
   Digest put_fd(int fd, bool* added = nullptr);
+  // Lets produce write a blob straight into an ingest file (no copy), then
+  // hashes it and renames it into place. durable=false skips the fsyncs: for
+  // blobs that can be made again (the builder's layers), whose write-back
+  // the caller leaves to the kernel or a later syncfs.
+  Digest put_written(const std::function<void(int fd)>& produce, bool* added = nullptr, bool durable = true);
 
   // See BlobWriter. Blocks while another writer holds the same blob.
   std::unique_ptr<BlobWriter> open_writer(const Digest& expected);

@@ -42,11 +42,11 @@ std::string SnapshotStore::fs_path(const Digest& id) const { return path_join(di
 bool SnapshotStore::exists(const Digest& id) const { return path_exists(dir(id)); }
 
 Digest SnapshotStore::prepare(const std::optional<Digest>& parent, const Digest& diff_id, int layer_fd,
-                              UnpackOptions opts) {
+                              UnpackOptions opts, bool sync) {
   Digest id = chain_id(parent, diff_id);
   if (exists(id)) return id;
   if (opts.name == "layer") opts.name = diff_id.short_str();
-  return unpack_into_place(parent, &diff_id, layer_fd, std::move(opts), nullptr).chain_id;
+  return unpack_into_place(parent, &diff_id, layer_fd, std::move(opts), nullptr, sync).chain_id;
 }
 
 SnapshotStore::Prepared SnapshotStore::prepare_unknown(const std::optional<Digest>& parent, int layer_fd,
@@ -56,7 +56,7 @@ SnapshotStore::Prepared SnapshotStore::prepare_unknown(const std::optional<Diges
 
 SnapshotStore::Prepared SnapshotStore::unpack_into_place(const std::optional<Digest>& parent,
                                                          const Digest* expected, int layer_fd, UnpackOptions opts,
-                                                         bool* added) {
+                                                         bool* added, bool sync) {
   std::string label = expected ? std::string(chain_id(parent, *expected).hex().substr(0, 12)) : "new";
   std::string tmp = path_join(root_, ".tmp-" + label + "-XXXXXX");
   if (!::mkdtemp(tmp.data())) fail_errno("snapshot {}: create temp dir in {}", label, root_);
@@ -70,7 +70,8 @@ SnapshotStore::Prepared SnapshotStore::unpack_into_place(const std::optional<Dig
                            {"parent", parent ? parent->str() : ""},
                            {"diff_id", got.diff_id.str()},
                            {"tar_size", got.tar_size}};
-    write_file_atomic(path_join(tmp, "meta.json"), meta.dump() + "\n");
+    if (sync) write_file_atomic(path_join(tmp, "meta.json"), meta.dump() + "\n");
+    else write_file_replace(path_join(tmp, "meta.json"), meta.dump() + "\n");
     bool fresh = true;
     if (exists(id)) {
       fresh = false;
@@ -78,7 +79,7 @@ SnapshotStore::Prepared SnapshotStore::unpack_into_place(const std::optional<Dig
     } else {
       // The extracted files are durable before the snapshot appears under
       // its id: syncfs of this file system only, not every tenant's (sync).
-      {
+      if (sync) {
         UniqueFd root(::open(tmp.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
         if (!root.valid() || ::syncfs(root.get()) != 0) fail_errno("snapshot {}: syncfs", id.short_str());
       }
@@ -90,6 +91,30 @@ SnapshotStore::Prepared SnapshotStore::unpack_into_place(const std::optional<Dig
     }
     if (added) *added = fresh;
     return Prepared{id, got};
+  } catch (...) {
+    remove_all(tmp);
+    throw;
+  }
+}
+
+Digest SnapshotStore::adopt(const std::optional<Digest>& parent, const Digest& diff_id, const std::string& from,
+                            uint64_t tar_size) {
+  Digest id = chain_id(parent, diff_id);
+  if (exists(id)) return id;
+  std::string tmp = path_join(root_, ".tmp-" + std::string(id.hex().substr(0, 12)) + "-XXXXXX");
+  if (!::mkdtemp(tmp.data())) fail_errno("snapshot {}: create temp dir in {}", id.short_str(), root_);
+  try {
+    nlohmann::json meta = {{"chain_id", id.str()},
+                           {"parent", parent ? parent->str() : ""},
+                           {"diff_id", diff_id.str()},
+                           {"tar_size", tar_size}};
+    write_file_replace(path_join(tmp, "meta.json"), meta.dump() + "\n");
+    if (::rename(from.c_str(), path_join(tmp, "fs").c_str()) != 0) fail_errno("snapshot {}: move {}", id.short_str(), from);
+    if (::rename(tmp.c_str(), dir(id).c_str()) != 0) {
+      if (errno != ENOTEMPTY && errno != EEXIST) fail_errno("snapshot {}: rename into place", id.short_str());
+      remove_all(tmp);  // a concurrent prepare won; its copy is identical
+    }
+    return id;
   } catch (...) {
     remove_all(tmp);
     throw;

@@ -39,8 +39,10 @@ class SnapshotStore {
   // not read if it does. A stream whose diff_id differs throws
   // "layer <name>: diff_id mismatch: expected .., got .." and leaves nothing.
   // Returns the chain id.
+  // sync=false skips the syncfs that otherwise makes the files durable
+  // before the snapshot appears (see adopt for who may).
   Digest prepare(const std::optional<Digest>& parent_chain_id, const Digest& diff_id, int layer_fd,
-                 UnpackOptions opts = {});
+                 UnpackOptions opts = {}, bool sync = true);
   // For a layer whose diff_id is not known in advance (docker import): always
   // unpacks layer_fd into a temp directory, computes the diff_id, and only
   // then names the snapshot by the resulting chain id (discarding its copy
@@ -51,6 +53,14 @@ class SnapshotStore {
   };
   Prepared prepare_unknown(const std::optional<Digest>& parent_chain_id, int layer_fd, UnpackOptions opts = {},
                            bool* added = nullptr);
+  // Makes dir (on the store's file system; e.g. an unmounted overlay upper
+  // dir whose layer tar has diff_id and tar_size bytes) the snapshot
+  // chain_id(parent, diff_id) by renaming it: nothing is copied, checked or
+  // synced, the caller vouches for the contents (the builder, which just
+  // wrote that tar from this dir). When the snapshot exists already, dir
+  // is left where it is. Returns the chain id.
+  Digest adopt(const std::optional<Digest>& parent_chain_id, const Digest& diff_id, const std::string& dir,
+               uint64_t tar_size);
   // The uncompressed tar size recorded when the snapshot was prepared, if any.
   std::optional<uint64_t> tar_size(const Digest& chain_id) const;
   // Returns false if it did not exist.
@@ -66,7 +76,7 @@ class SnapshotStore {
   // Unpacks into a temp dir, checks *expected_diff_id (when given), writes
   // meta.json and renames the temp dir to the chain id.
   Prepared unpack_into_place(const std::optional<Digest>& parent, const Digest* expected_diff_id, int layer_fd,
-                             UnpackOptions opts, bool* added);
+                             UnpackOptions opts, bool* added, bool sync = true);
 
   std::string root_;
 };
