@@ -315,11 +315,16 @@ void add_image_routes(Router& router, engine::Engine& eng, engine::Distribution&
     json out = json::array();
     size_t layer = 0;
     std::vector<json> rows;
+    std::vector<image::Digest> chain = r.chain_ids();
     for (const auto& h : hist) {
       uint64_t size = 0;
-      if (!h.value("empty_layer", false) && layer < r.diff_ids.size()) {
+      if (!h.value("empty_layer", false) && layer < chain.size()) {
+        try {
+          size = eng.images().layer_size(chain[layer]);
+        } catch (const Error&) {
+          // A missing snapshot shows as 0B rather than failing the history.
+        }
         ++layer;
-        size = 0;  // per-layer sizes are not tracked separately yet
       }
       rows.push_back({{"Id", "<missing>"},
                       {"Created", unix_seconds(h.value("created", ""))},
@@ -340,7 +345,6 @@ void add_image_routes(Router& router, engine::Engine& eng, engine::Distribution&
       (*it)["Tags"] = step->repo_tags.empty() ? json(nullptr) : json(step->repo_tags);
       step = step->parent ? eng.images().find(step->parent->str()) : std::nullopt;
     }
-    if (rows.size() == 1) rows.back()["Size"] = eng.images().size(r.id);
     for (auto it = rows.rbegin(); it != rows.rend(); ++it) out.push_back(*it);
     res.send_json(200, out);
   });

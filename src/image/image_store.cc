@@ -250,6 +250,16 @@ nlohmann::json ImageStore::config(const Digest& id) const {
   }
 }
 
+uint64_t ImageStore::layer_size(const Digest& chain_id) const {
+  std::string fs = snapshots_.fs_path(chain_id);
+  UniqueFd fd(::open(fs.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd.valid()) fail_errno("size of layer {}: open {}", chain_id.short_str(), fs);
+  std::set<std::pair<dev_t, ino_t>> seen;
+  uint64_t total = 0;
+  add_sizes(fd.get(), &seen, &total, fs);
+  return total;
+}
+
 uint64_t ImageStore::size(const Digest& id) const {
   std::vector<Digest> chain;
   {
@@ -260,13 +270,7 @@ uint64_t ImageStore::size(const Digest& id) const {
     chain = rec->second.chain_ids();
   }
   uint64_t total = 0;
-  for (const auto& c : chain) {
-    std::string fs = snapshots_.fs_path(c);
-    UniqueFd fd(::open(fs.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!fd.valid()) fail_errno("size of image {}: open {}", id.short_str(), fs);
-    std::set<std::pair<dev_t, ino_t>> seen;
-    add_sizes(fd.get(), &seen, &total, fs);
-  }
+  for (const auto& c : chain) total += layer_size(c);
   std::lock_guard lock(mu_);
   sizes_[id] = total;
   return total;

@@ -98,6 +98,8 @@ class ImageStore {
   // Bytes of all layers' snapshots on disk (what `docker images` calls SIZE:
   // the sum of uncompressed layer sizes), computed once per image and cached.
   uint64_t size(const Digest& id) const;
+  // One layer's part of that: the bytes of its snapshot (docker history's SIZE).
+  uint64_t layer_size(const Digest& chain_id) const;
 
   // Points reference (normalized first; "name" means "name:latest") at id,
   // moving it away from any image that had it. A digest reference
