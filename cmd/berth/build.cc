@@ -5,9 +5,12 @@
 //
 // The context tar is written by a second thread into a pipe that the
 // request body is read from, so a large context is never held in memory or
-// on disk. Like the classic docker CLI, --secret, --output and the other
-// BuildKit-only flags are unknown; --progress is accepted (auto, plain, tty)
-// and changes nothing, the classic stream having no modes.
+// on disk. --progress is accepted (auto, plain, tty) and changes nothing,
+// the classic stream having no modes. With berthd (its /_ping says so),
+// berth goes beyond the classic protocol: --secret (sent in a header, for
+// RUN --mount=type=secret), --output (the image's file system exported to a
+// directory or tar afterwards), and a local context named by path instead of
+// sent; with dockerd --secret and --output fail as they need berthd.
 //
 // Not done (docker does): git and http(s) contexts are fetched by the daemon
 // (`remote=`), not by the CLI; content trust rewriting of FROM lines.
@@ -27,6 +30,7 @@
 #include "base/strings.h"
 #include "berth.h"
 #include "build/build_context.h"
+#include "build/build_output.h"
 #include "cli/jsonmessage.h"
 #include "cli/stream.h"
 #include "cli/terminal.h"
@@ -351,6 +355,8 @@ void add_build_flags(cli::FlagSet& f) {
   f.add_value("m,memory", "Memory limit");
   f.add_value("memory-swap", "Swap limit equal to memory plus swap: -1 to enable unlimited swap");
   f.add_value("network", "Set the networking mode for the RUN instructions during build", "default");
+  f.add_list("o,output", "Output destination (format: \"type=local,dest=path\" or \"type=tar,dest=path|-\")");
+  f.add_list("secret", "Secret to expose to the build (format: \"id=mysecret[,src=/local/secret]\")");
   f.add_bool("no-cache", "Do not use cache when building the image");
   f.add_value("platform", "Set platform if server is multi-platform capable");
   f.add_value("progress", "Set type of progress output (auto, plain, tty)", "auto");
@@ -364,18 +370,117 @@ void add_build_flags(cli::FlagSet& f) {
   f.add_list("ulimit", "Ulimit options");
 }
 
-// berthd on this host's unix socket builds from a named directory (see
-// api/build_routes.h): no tar is made, sent or unpacked, and unchanged
-// files are not read again. dockerd, or a daemon over TCP, gets the tar.
-bool daemon_takes_context_path(Context& ctx) {
-  if (std::getenv("BERTH_BUILD_SEND_CONTEXT")) return false;  // to measure or debug the classic upload
-  if (!ctx.api().host_url().starts_with("unix://")) return false;
+// run_build's result: the ID, or -q's whole output (the ID and a newline).
+std::string trim_id(const std::string& s) { return std::string(trim(s)); }
+
+// Whether the daemon is berthd, whose builder takes berth's extensions
+// (api/build_routes.h): --secret, and a context named by path.
+bool daemon_is_berthd(Context& ctx) {
   try {
     auto ping = ctx.api().open("GET", "/_ping");
     return ping->head().header("berth-build-context") == "path";
   } catch (const Error&) {
     return false;
   }
+}
+
+// berthd on this host's unix socket builds from a named directory: no tar
+// is made, sent or unpacked, and unchanged files are not read again.
+// dockerd, or a daemon over TCP, gets the tar.
+bool context_by_path(Context& ctx, bool berthd) {
+  if (std::getenv("BERTH_BUILD_SEND_CONTEXT")) return false;  // to measure or debug the classic upload
+  return berthd && ctx.api().host_url().starts_with("unix://");
+}
+
+// --secret id=ID[,src=FILE|,env=VAR][,type=file|env], as buildx takes it:
+// without src or env, the variable named ID if set, else the file ID.
+std::map<std::string, std::string> read_secrets(const std::vector<std::string>& specs) {
+  std::map<std::string, std::string> out;
+  for (const std::string& spec : specs) {
+    std::string id, src, env, type;
+    for (const std::string& field : split(spec, ',')) {
+      auto eq = field.find('=');
+      std::string k = field.substr(0, eq), v = eq == std::string::npos ? "" : field.substr(eq + 1);
+      if (k == "id") id = v;
+      else if (k == "src" || k == "source") src = v;
+      else if (k == "env") env = v;
+      else if (k == "type") type = v;
+      else throw cli::UsageError(fmt::format("invalid secret {}: unknown key {}", cli::go_quote(spec), cli::go_quote(k)));
+    }
+    if (id.empty()) throw cli::UsageError(fmt::format("invalid secret {}: id is required", cli::go_quote(spec)));
+    if (type == "env" && env.empty()) env = src.empty() ? id : src;
+    if (env.empty() && src.empty() && type != "file" && std::getenv(id.c_str())) env = id;
+    if (!env.empty()) {
+      const char* v = std::getenv(env.c_str());
+      if (!v) fail("secret {}: environment variable {} is not set", id, env);
+      out[id] = v;
+    } else {
+      std::string path = src.empty() ? id : src;
+      UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+      if (!fd.valid()) fail_errno("secret {}: open {}", id, path);
+      out[id] = read_fd(fd.get(), path);
+    }
+  }
+  return out;
+}
+
+struct Output {
+  std::string type;  // local or tar
+  std::string dest;  // a directory, a file, or "-" (stdout) for tar
+};
+
+// -o type=local,dest=DIR | type=tar,dest=FILE|- | DIR (local) | - (tar on stdout).
+Output parse_output(const std::string& spec) {
+  Output o;
+  if (spec == "-") return {"tar", "-"};
+  if (spec.find('=') == std::string::npos) return {"local", spec};
+  for (const std::string& field : split(spec, ',')) {
+    auto eq = field.find('=');
+    std::string k = field.substr(0, eq), v = eq == std::string::npos ? "" : field.substr(eq + 1);
+    if (k == "type") o.type = v;
+    else if (k == "dest") o.dest = v;
+    else throw cli::UsageError(fmt::format("invalid output {}: unknown key {}", cli::go_quote(spec), cli::go_quote(k)));
+  }
+  if (o.type.empty()) o.type = "local";
+  if (o.type != "local" && o.type != "tar")
+    throw cli::UsageError(fmt::format("invalid output {}: type must be local or tar", cli::go_quote(spec)));
+  if (o.dest.empty()) throw cli::UsageError(fmt::format("invalid output {}: dest is required", cli::go_quote(spec)));
+  return o;
+}
+
+// The image's file system, as the daemon exports it from a container made
+// (and removed again) for the purpose, to a tar or a directory.
+void write_output(Context& ctx, const std::string& image_id, const Output& o) {
+  json created = ctx.api().post("/containers/create", json{{"Image", image_id}, {"Cmd", {"/"}}});
+  std::string id = created.value("Id", "");
+  try {
+    if (o.type == "tar") {
+      UniqueFd file;
+      int fd = 1;
+      if (o.dest != "-") {
+        file = UniqueFd(::open(o.dest.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+        if (!file.valid()) fail_errno("output {}", o.dest);
+        fd = file.get();
+      }
+      ctx.api().stream("GET", "/containers/" + id + "/export",
+                       [&](std::string_view data) { write_all_fd(fd, data, o.dest); });
+    } else {
+      BodyWriter pipe([&](int fd) {
+        uint64_t n = 0;
+        ctx.api().stream("GET", "/containers/" + id + "/export", [&](std::string_view data) {
+          write_all_fd(fd, data, "export");
+          n += data.size();
+        });
+        return n;
+      });
+      build::extract_tar(pipe.body(), o.dest);
+      pipe.bytes();
+    }
+  } catch (...) {
+    ctx.api().call("DELETE", "/containers/" + id + "?force=1");
+    throw;
+  }
+  ctx.api().call("DELETE", "/containers/" + id + "?force=1");
 }
 
 // Runs the build; returns the image ID the daemon reported (with -q, the
@@ -471,8 +576,20 @@ int cmd_build(Context& ctx, const Args& args) {
   std::string iidfile = c.flags.value("iidfile");
   if (!iidfile.empty() && ::unlink(iidfile.c_str()) != 0 && errno != ENOENT)
     fail_errno("Removing image ID file");
+  std::vector<Output> outputs;
+  for (const std::string& spec : c.flags.list("output")) outputs.push_back(parse_output(spec));
+  std::map<std::string, std::string> secrets = read_secrets(c.flags.list("secret"));
   BuildInput in = prepare_input(pos[0], c.flags.value("file"), c.flags.on("compress"));
-  if (!in.local_dir.empty() && daemon_takes_context_path(ctx)) in.body.reset();
+  bool berthd = daemon_is_berthd(ctx);
+  if (!berthd && (!secrets.empty() || !outputs.empty()))
+    throw cli::UsageError(fmt::format("{} needs berthd's builder: the daemon's classic builder has no such option",
+                                      secrets.empty() ? "--output" : "--secret"));
+  if (!in.local_dir.empty() && context_by_path(ctx, berthd)) in.body.reset();
+  if (!secrets.empty()) {
+    json j = json::object();
+    for (const auto& [id, content] : secrets) j[id] = base64_encode(content);
+    ctx.api().set_header("X-Berth-Build-Secrets", base64_encode(j.dump()));
+  }
   std::string target = "/build" + build_query(c.flags, in);
   std::string image_id;
   try {
@@ -486,6 +603,7 @@ int cmd_build(Context& ctx, const Args& args) {
     if (image_id.empty()) fail("Server did not provide an image ID. Cannot write {}", iidfile);
     write_file(iidfile, image_id, 0666);
   }
+  for (const Output& o : outputs) write_output(ctx, trim_id(image_id), o);
   return 0;
 }
 

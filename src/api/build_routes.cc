@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/distribution_routes.h"
+#include "base/base64.h"
 #include "base/fd.h"
 #include "base/fs.h"
 #include "base/strings.h"
@@ -110,6 +111,19 @@ engine::BuildOptions options_from(const Query& q) {
   return o;
 }
 
+// berth's extension for --secret: base64 of a JSON object {id: base64 content}.
+std::map<std::string, std::string> secrets_from(const std::string& header) {
+  std::map<std::string, std::string> out;
+  if (header.empty()) return out;
+  try {
+    json j = json::parse(base64_decode(header));
+    for (const auto& [id, v] : j.items()) out[id] = base64_decode(v.get<std::string>());
+  } catch (const std::exception& e) {
+    throw ApiError(400, fmt::format("X-Berth-Build-Secrets: {}", e.what()));
+  }
+  return out;
+}
+
 // Unpacks the request body (a tar, compressed or not) into dir while it
 // arrives: a reader thread feeds a pipe that unpack_layer reads.
 void receive_context(Request& req, const std::string& dir) {
@@ -199,6 +213,7 @@ void serve_build(engine::Engine& eng, engine::Distribution& dist, build::DigestC
   if (!q.get("outputs").empty())
     throw ApiError(400, "outputs (--output) need BuildKit; the classic builder only makes images");
   engine::BuildOptions opts = options_from(q);
+  opts.secrets = secrets_from(req.header("X-Berth-Build-Secrets"));
   struct RemoveDir {
     std::string dir;
     ~RemoveDir() {

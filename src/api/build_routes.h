@@ -17,6 +17,8 @@
 // "Berth-Build-Context: path" header of /_ping) builds from that directory
 // on this host instead of a tar, accepted only over the unix socket (403
 // otherwise); file digests are then remembered across builds (DigestCache).
+// And X-Berth-Build-Secrets (base64 of {"id": base64 content}) carries
+// `--secret`s for RUN --mount=type=secret; they are never stored.
 //
 // POST /build/prune: forgets the step cache and removes the images only it
 // kept (untagged, no children, no container): {"CachesDeleted","SpaceReclaimed"}.

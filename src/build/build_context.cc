@@ -3,7 +3,6 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <dirent.h>
-#include <dlfcn.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -22,6 +21,7 @@
 #include "base/fd.h"
 #include "base/fs.h"
 #include "build/dockerignore.h"
+#include "build/libarchive_dl.h"
 
 namespace berth::build {
 namespace {
@@ -30,57 +30,6 @@ namespace {
 // this library, and every berth invocation (berth run's start-up is
 // benchmarked) would otherwise pay for loading libarchive and its
 // compression libraries although only `build` needs them.
-#define BERTH_LIBARCHIVE_FUNCTIONS(X) \
-  X(archive_entry_copy_stat) \
-  X(archive_entry_free) \
-  X(archive_entry_new) \
-  X(archive_entry_set_dev) \
-  X(archive_entry_set_filetype) \
-  X(archive_entry_set_gid) \
-  X(archive_entry_set_hardlink) \
-  X(archive_entry_set_ino) \
-  X(archive_entry_set_mtime) \
-  X(archive_entry_set_nlink) \
-  X(archive_entry_set_pathname) \
-  X(archive_entry_set_perm) \
-  X(archive_entry_set_rdev) \
-  X(archive_entry_set_size) \
-  X(archive_entry_set_symlink) \
-  X(archive_entry_set_uid) \
-  X(archive_entry_unset_atime) \
-  X(archive_entry_unset_birthtime) \
-  X(archive_entry_unset_ctime) \
-  X(archive_error_string) \
-  X(archive_write_add_filter_gzip) \
-  X(archive_write_close) \
-  X(archive_write_data) \
-  X(archive_write_free) \
-  X(archive_write_header) \
-  X(archive_write_new) \
-  X(archive_write_open) \
-  X(archive_write_set_bytes_in_last_block) \
-  X(archive_write_set_format_pax_restricted)
-
-struct Libarchive {
-#define BERTH_DECLARE(name) decltype(&::name) name = nullptr;
-  BERTH_LIBARCHIVE_FUNCTIONS(BERTH_DECLARE)
-#undef BERTH_DECLARE
-};
-
-const Libarchive& ar() {
-  static const Libarchive lib = [] {
-    void* h = ::dlopen("libarchive.so.13", RTLD_NOW | RTLD_LOCAL);
-    if (!h) fail("load libarchive.so.13: {}", ::dlerror());
-    Libarchive l;
-#define BERTH_RESOLVE(name)                                               \
-  l.name = reinterpret_cast<decltype(&::name)>(::dlsym(h, #name));        \
-  if (!l.name) fail("load libarchive.so.13: no symbol {}", #name);
-    BERTH_LIBARCHIVE_FUNCTIONS(BERTH_RESOLVE)
-#undef BERTH_RESOLVE
-    return l;
-  }();
-  return lib;
-}
 
 std::string absolute(const std::string& path) {
   if (path.starts_with("/")) return clean_path(path);

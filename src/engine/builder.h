@@ -53,6 +53,7 @@ struct BuildOptions {
   std::string network_mode;               // RUN containers' NetworkMode; "" = default
   nlohmann::json host_config = nlohmann::json::object();  // RUN containers' resources (Memory, ShmSize, ...)
   std::vector<std::string> cache_from;    // accepted; local images are always candidates
+  std::map<std::string, std::string> secrets;  // id -> content, for RUN --mount=type=secret
   bool no_cache = false;
   bool pull = false;
   bool quiet = false;                     // only errors and the final ID

@@ -1,8 +1,12 @@
 // RUN: a container from the step's parent image runs the command; its upper
 // dir becomes the step's layer, as dockerd's classic builder does it.
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <future>
+#include <set>
 #include <thread>
 
 #include "base/fs.h"
@@ -10,6 +14,8 @@
 #include "engine/builder_internal.h"
 #include "engine/container_changes.h"
 #include "engine/engine.h"
+#include "engine/names.h"
+#include "engine/rootfs_mount.h"
 
 namespace berth::engine {
 
@@ -54,7 +60,8 @@ nlohmann::json run_mounts(Build& b, const build::Instruction& inst, std::vector<
     }
     std::string type = kv.count("type") ? kv["type"] : "bind";
     std::string target = kv.count("target") ? kv["target"] : kv.count("dst") ? kv["dst"] : kv["destination"];
-    if (target.empty()) throw BuildError(fmt::format("RUN --mount={}: mount target is required", spec), 1);
+    if (target.empty() && type != "secret")
+      throw BuildError(fmt::format("RUN --mount={}: mount target is required", spec), 1);
     nlohmann::json m = {{"Target", target}};
     if (type == "cache") {
       std::string id = kv.count("id") ? kv["id"] : target;
@@ -71,22 +78,75 @@ nlohmann::json run_mounts(Build& b, const build::Instruction& inst, std::vector<
       if (kv.count("from")) {
         image::ImageRecord img = b.copy_from_image(kv["from"]);
         mounted->emplace_back(b.mount_image(img));
-        root = path_join(mounted->back()->path(), "merged");
+        root = rootfs_paths(mounted->back()->path()).merged;
       }
       m["Type"] = "bind";
       m["Source"] = path_join(root, source.substr(1));
       m["ReadOnly"] = !(kv.count("rw") || kv.count("readwrite"));
       if (!path_exists(m["Source"].get<std::string>()))
         throw BuildError(fmt::format("RUN --mount={}: {}: not found", spec, source), 1);
-    } else if (type == "secret" || type == "ssh") {
-      throw BuildError(fmt::format("RUN --mount=type={} needs the build's --secret/--ssh, which berth does not take yet",
-                                   type), 1);
+    } else if (type == "secret") {
+      // BuildKit's rules: id defaults to the target's base name, the target
+      // to /run/secrets/<id>; a missing secret is skipped unless required.
+      std::string id = kv.count("id") ? kv["id"] : "";
+      if (id.empty() && target.empty()) throw BuildError(fmt::format("RUN --mount={}: secret needs an id or a target", spec), 1);
+      if (id.empty()) id = target.substr(target.rfind('/') + 1);
+      if (target.empty()) target = "/run/secrets/" + id;
+      auto secret = b.options().secrets.find(id);
+      if (secret == b.options().secrets.end()) {
+        if (kv.count("required") && kv["required"] != "false")
+          throw BuildError(fmt::format("secret {} not found: pass it with --secret id={}", id, id), 1);
+        continue;
+      }
+      // A file only root can read, bind-mounted read-only; the RUN's layer
+      // never holds it (the mountpoint is left out, see mount_placeholder).
+      std::string file = path_join(b.scratch_dir(), "secret-" + random_id().substr(0, 12));
+      write_file(file, secret->second, 0400);
+      uid_t uid = kv.count("uid") ? static_cast<uid_t>(std::stoul(kv["uid"])) : 0;
+      gid_t gid = kv.count("gid") ? static_cast<gid_t>(std::stoul(kv["gid"])) : 0;
+      mode_t mode = kv.count("mode") ? static_cast<mode_t>(std::stoul(kv["mode"], nullptr, 8)) : 0400;
+      if (::chown(file.c_str(), uid, gid) != 0 || ::chmod(file.c_str(), mode) != 0) fail_errno("secret {}", id);
+      m = {{"Target", target}, {"Type", "bind"}, {"Source", file}, {"ReadOnly", true}};
+    } else if (type == "ssh") {
+      throw BuildError("RUN --mount=type=ssh: berth does not forward an SSH agent to builds", 1);
     } else {
       throw BuildError(fmt::format("RUN --mount={}: unsupported mount type \"{}\"", spec, type), 1);
     }
     mounts.push_back(m);
   }
   return mounts;
+}
+
+// A mountpoint the runtime made for a RUN --mount target (an empty file or
+// directory the image does not have), or a directory made only to hold
+// such: BuildKit leaves them out of the layer, and a secret's mountpoint
+// must not tell that there was one.
+bool mount_placeholder(const std::string& abs, const struct stat& st, int dir_fd, const std::set<std::string>& targets,
+                       const LowerLayers& lower) {
+  bool is_target = targets.count(abs) > 0;
+  bool holds_target = false;
+  for (const auto& t : targets) holds_target = holds_target || t.starts_with(abs + "/");
+  if ((!is_target && !holds_target) || lower.lookup(abs)) return false;
+  if (S_ISREG(st.st_mode)) return is_target && st.st_size == 0;
+  if (!S_ISDIR(st.st_mode)) return false;
+  std::string name = abs.substr(abs.rfind('/') + 1);
+  UniqueFd dir(::openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!dir.valid()) return false;
+  DIR* d = ::fdopendir(::dup(dir.get()));
+  if (!d) return false;
+  bool only_placeholders = true;
+  while (struct dirent* e = ::readdir(d)) {
+    std::string child = e->d_name;
+    if (child == "." || child == "..") continue;
+    struct stat cst;
+    if (::fstatat(dir.get(), child.c_str(), &cst, AT_SYMLINK_NOFOLLOW) != 0 ||
+        !mount_placeholder(abs + "/" + child, cst, dir.get(), targets, lower)) {
+      only_placeholders = false;
+      break;
+    }
+  }
+  ::closedir(d);
+  return only_placeholders;
 }
 
 // Removes the step's container however the step ends (unless told to keep it).
@@ -198,8 +258,11 @@ void Build::run_step(StageState& st, const build::Instruction& inst) {
   Container c = eng_.get(created.id);
   LowerLayers lower = image_lower_layers(eng_, c.image_id);
   image::TarOptions tar;
-  tar.skip = [&lower](const std::string& rel, const struct stat& s, int dir_fd) {
-    return is_runtime_placeholder("/" + rel, s, dir_fd, lower);
+  std::set<std::string> targets;
+  for (const auto& m : host_config["Mounts"]) targets.insert(clean_path(m.value("Target", "")));
+  tar.skip = [&lower, &targets](const std::string& rel, const struct stat& s, int dir_fd) {
+    return is_runtime_placeholder("/" + rel, s, dir_fd, lower) ||
+           mount_placeholder("/" + rel, s, dir_fd, targets, lower);
   };
   ordered_json cc = ordered_json::parse(c.config.dump());
   commit(st, key, created_by, std::move(cc), eng_.upper_dir(created.id), tar);
