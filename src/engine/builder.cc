@@ -1,11 +1,13 @@
-// The classic builder's driver: stages, FROM, the config-only steps and the
-// cache. RUN is in builder_run.cc, COPY/ADD in builder_copy.cc.
+// The classic builder's driver: the stage graph and its threads, FROM, the
+// config-only steps and the cache. RUN is in builder_run.cc, COPY/ADD in
+// builder_copy.cc.
 #include "engine/builder.h"
 
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <system_error>
 #include <thread>
 
 #include "base/clock.h"
@@ -70,6 +72,10 @@ ordered_json scratch_config() {
                       {"history", ordered_json::array()}};
 }
 
+// Stages building at once: enough for the usual fan-out of a multi-stage
+// Dockerfile without letting one build take every core and the disk.
+constexpr size_t kMaxParallelStages = 4;
+
 std::string go_duration(long long ns) {
   if (ns == 0) return "0s";
   if (ns % 1000000000 == 0) return fmt::format("{}s", ns / 1000000000);
@@ -113,7 +119,12 @@ ScratchDir::~ScratchDir() {
 }
 
 Build::Build(Engine& eng, const BuildOptions& opts, const BuildOutput& out, std::stop_token stop)
-    : eng_(eng), opts_(opts), out_(out), stop_(stop), cache_(eng.options().data_root, eng.images()) {}
+    : eng_(eng),
+      opts_(opts),
+      out_(out),
+      stop_(stopper_.get_token()),
+      forward_request_stop_(stop, RequestStop{&stopper_}),
+      cache_(eng.options().data_root, eng.images()) {}
 
 Build::~Build() {
   if (scratch_.empty()) return;
@@ -125,10 +136,15 @@ Build::~Build() {
 }
 
 void Build::say(const std::string& text) const {
-  if (!opts_.quiet) out_.stream(text);
+  if (opts_.quiet) return;
+  std::lock_guard lock(mu_);
+  auto it = run_of_thread_.find(std::this_thread::get_id());
+  if (it != run_of_thread_.end() && it->second != streaming_) held_[it->second] += text;
+  else out_.stream(text);
 }
 
 std::string Build::scratch_dir() {
+  std::lock_guard lock(mu_);
   if (scratch_.empty()) {
     scratch_ = path_join(eng_.options().data_root, "builder/tmp/" + random_id().substr(0, 16));
     mkdir_all(scratch_, 0700);
@@ -137,6 +153,7 @@ std::string Build::scratch_dir() {
 }
 
 const build::DockerIgnore* Build::context_ignore() {
+  std::lock_guard lock(mu_);
   if (!ignore_) {
     std::string text;
     ignore_ = read_file_if_exists(path_join(opts_.context_dir, ".dockerignore"), &text)
@@ -149,7 +166,8 @@ const build::DockerIgnore* Build::context_ignore() {
 std::string Build::expand(const StageState& st, const std::string& text) {
   auto vars = st.variables();
   auto e = lex_.expand(text, build::lookup_in(vars));
-  for (const auto& m : e.matched) consumed_args_.insert(m);
+  std::lock_guard lock(mu_);
+  consumed_args_.insert(e.matched.begin(), e.matched.end());
   return e.word;
 }
 
@@ -236,11 +254,20 @@ void Build::commit_nop(StageState& st, const std::string& text) {
 
 void Build::done_step(const StageState& st) { say(" ---> " + (st.image ? st.image->id.str().substr(7, 12) : "") + "\n"); }
 
-void Build::print_step(const build::Instruction& inst) {
+void Build::print_step(const build::Instruction& inst, int step) {
   if (stop_.stop_requested()) throw BuildError("build cancelled", 1);
-  ++step_;
-  say(fmt::format("Step {}/{} : {}", step_, total_steps_, inst.original));
+  say(fmt::format("Step {}/{} : {}", step, total_steps_, inst.original));
   say("\n");
+}
+
+// A pull reports its progress to the client itself, past say(): it waits
+// until the stage's output is the one the client sees.
+void Build::wait_to_stream() {
+  std::unique_lock lock(mu_);
+  auto it = run_of_thread_.find(std::this_thread::get_id());
+  if (it == run_of_thread_.end()) return;
+  size_t pos = it->second;
+  if (!changed_.wait(lock, stop_, [&] { return streaming_ == pos; })) throw BuildError("build cancelled", 1);
 }
 
 image::ImageRecord Build::resolve_image(const std::string& ref) {
@@ -248,16 +275,20 @@ image::ImageRecord Build::resolve_image(const std::string& ref) {
     if (auto img = eng_.images().find(ref)) return *img;
   }
   if (!out_.pull) throw BuildError("No such image: " + ref, 1);
+  wait_to_stream();
   out_.pull(ref);
   return eng_.images().resolve(ref);
 }
 
 image::ImageRecord Build::copy_from_image(const std::string& from) {
-  for (const auto& stage : df_.stages) {
-    if (stage_images_.count(stage.index) &&
-        (to_lower(from) == stage.name || from == std::to_string(stage.index)))
-      return eng_.images().get(image::Digest::parse(stage_images_.at(stage.index)));
+  std::optional<std::string> built;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& stage : df_.stages)
+      if (stage_images_.count(stage.index) && (to_lower(from) == stage.name || from == std::to_string(stage.index)))
+        built = stage_images_.at(stage.index);
   }
+  if (built) return eng_.images().get(image::Digest::parse(*built));
   try {
     return resolve_image(from);
   } catch (const Error& e) {
@@ -265,49 +296,182 @@ image::ImageRecord Build::copy_from_image(const std::string& from) {
   }
 }
 
-// The stages the target needs: itself and, transitively, every stage named
-// by a FROM or COPY --from. (Docker's classic builder builds every stage up
-// to the target; BuildKit builds only these.)
+// The earlier stages stage i reads: those its FROM (expanded with the
+// global ARGs, as from_step does), COPY/ADD --from and RUN --mount from=
+// name. A --from with variables is resolved only as the stage runs, so it
+// could be any of them.
+std::vector<size_t> Build::stage_deps(size_t i) const {
+  std::set<size_t> deps;
+  auto add = [&](const std::string& ref) {
+    for (size_t j = 0; j < i; ++j)
+      if (ref.find('$') != std::string::npos || (!df_.stages[j].name.empty() && df_.stages[j].name == to_lower(ref)) ||
+          ref == std::to_string(j))
+        deps.insert(j);
+  };
+  std::map<std::string, std::string, std::less<>> meta;
+  for (const auto& [k, v] : meta_args_)
+    if (v) meta[k] = *v;
+  const build::Stage& s = df_.stages[i];
+  add(lex_.process_word(s.base, build::lookup_in(meta)));
+  for (const auto& inst : s.instructions) {
+    if (inst.keyword == "COPY" || inst.keyword == "ADD") {
+      if (auto from = inst.flag("from")) add(*from);
+    } else if (inst.keyword == "RUN") {
+      for (const auto& spec : inst.flag_all("mount"))
+        for (const auto& field : split(spec, ',')) {
+          auto eq = field.find('=');
+          if (eq != std::string::npos && to_lower(std::string(trim(field.substr(0, eq)))) == "from")
+            add(field.substr(eq + 1));
+        }
+    }
+  }
+  return {deps.begin(), deps.end()};
+}
+
+// The stages the target needs: itself and, transitively, the stages they
+// read. (Docker's classic builder builds every stage up to the target;
+// BuildKit builds only these.)
 std::vector<size_t> Build::stages_to_build(size_t target) const {
   std::set<size_t> need;
   std::vector<size_t> todo = {target};
-  auto stage_named = [&](const std::string& ref, size_t before) -> std::optional<size_t> {
-    for (size_t i = 0; i < before; ++i)
-      if ((!df_.stages[i].name.empty() && df_.stages[i].name == to_lower(ref)) || ref == std::to_string(i)) return i;
-    return std::nullopt;
-  };
   while (!todo.empty()) {
     size_t i = todo.back();
     todo.pop_back();
     if (!need.insert(i).second) continue;
-    const build::Stage& s = df_.stages[i];
-    if (auto dep = stage_named(s.base, i)) todo.push_back(*dep);
-    for (const auto& inst : s.instructions) {
-      if (inst.keyword != "COPY" && inst.keyword != "ADD") continue;
-      if (auto from = inst.flag("from"))
-        if (auto dep = stage_named(*from, i)) todo.push_back(*dep);
-    }
+    for (size_t dep : stage_deps(i)) todo.push_back(dep);
   }
   return {need.begin(), need.end()};
 }
 
+// Runs the stages, each on its own thread once the stages it reads are
+// built, at most kMaxParallelStages at once. The first failure stops the
+// others (through stopper_); the error reported is that of the first stage
+// in file order that failed by itself, after the output of the stages
+// before it, as a sequential build would have reported it.
+void Build::build_stages(const std::vector<size_t>& stages, int first_step) {
+  std::unique_lock lock(mu_);
+  for (size_t i : stages) {
+    StageRun run;
+    run.index = i;
+    run.first_step = first_step;
+    first_step += 1 + static_cast<int>(df_.stages[i].instructions.size());
+    for (size_t dep : stage_deps(i))
+      run.deps.push_back(static_cast<size_t>(std::find(stages.begin(), stages.end(), dep) - stages.begin()));
+    runs_.push_back(std::move(run));
+  }
+  held_.assign(runs_.size(), "");
+  auto has = [&](StageRun::State state) {
+    return std::any_of(runs_.begin(), runs_.end(), [&](const StageRun& r) { return r.state == state; });
+  };
+  std::vector<std::thread> threads;
+  for (;;) {
+    size_t running = std::count_if(runs_.begin(), runs_.end(),
+                                   [](const StageRun& r) { return r.state == StageRun::State::kRunning; });
+    for (size_t pos = 0; pos < runs_.size() && running < kMaxParallelStages && !has(StageRun::State::kFailed); ++pos) {
+      StageRun& run = runs_[pos];
+      if (run.state != StageRun::State::kWaiting ||
+          !std::all_of(run.deps.begin(), run.deps.end(),
+                       [&](size_t d) { return runs_[d].state == StageRun::State::kDone; }))
+        continue;
+      try {
+        threads.emplace_back(&Build::stage_thread, this, pos);
+      } catch (const std::system_error& e) {
+        run.state = StageRun::State::kFailed;
+        run.error = std::make_exception_ptr(BuildError(fmt::format("build stage thread: {}", e.what()), 1));
+        stopper_.request_stop();
+        break;
+      }
+      run_of_thread_[threads.back().get_id()] = pos;  // before the thread can take mu_ to say anything
+      run.state = StageRun::State::kRunning;
+      ++running;
+    }
+    if (running == 0) break;
+    changed_.wait(lock);
+  }
+  lock.unlock();
+  for (auto& t : threads) t.join();
+
+  const StageRun* failed = nullptr;
+  for (bool cancelled_too : {false, true})
+    for (const auto& r : runs_)
+      if (!failed && r.state == StageRun::State::kFailed && (cancelled_too || !r.cancelled)) failed = &r;
+  if (!failed) return;
+  lock.lock();
+  for (size_t pos = streaming_; pos <= static_cast<size_t>(failed - runs_.data()); ++pos)
+    if (!held_[pos].empty()) out_.stream(held_[pos]);
+  std::rethrow_exception(failed->error);
+}
+
+void Build::stage_thread(size_t pos) {
+  std::exception_ptr error;
+  try {
+    build_stage(runs_[pos]);  // runs_ keeps its size while threads run; run.st is this thread's alone
+  } catch (...) {
+    error = std::current_exception();
+  }
+  finish_stage(pos, error);
+}
+
+void Build::build_stage(StageRun& run) {
+  const build::Stage& stage = df_.stages[run.index];
+  int step = run.first_step;
+  print_step(stage.from, step++);
+  from_step(run.st, stage);
+  for (const auto& inst : stage.instructions) {
+    print_step(inst, step++);
+    dispatch(run.st, inst);
+    done_step(run.st);
+  }
+}
+
+// Records the outcome; a stage done lets the stages after it that the
+// client waits for send what they held.
+void Build::finish_stage(size_t pos, std::exception_ptr error) {
+  std::lock_guard lock(mu_);
+  StageRun& run = runs_[pos];
+  run_of_thread_.erase(std::this_thread::get_id());
+  changed_.notify_all();
+  if (!error) {
+    run.state = StageRun::State::kDone;
+    stage_images_[run.index] = run.st.image_id();
+    try {
+      while (streaming_ < runs_.size() && runs_[streaming_].state == StageRun::State::kDone)
+        if (++streaming_ < runs_.size() && !held_[streaming_].empty()) {
+          out_.stream(held_[streaming_]);
+          held_[streaming_].clear();
+        }
+      return;
+    } catch (...) {
+      error = std::current_exception();  // the client is gone: nothing more to build for it
+    }
+  }
+  run.state = StageRun::State::kFailed;
+  run.error = error;
+  run.cancelled = stop_.stop_requested();
+  stopper_.request_stop();
+}
+
 void Build::from_step(StageState& st, const build::Stage& stage) {
-  print_step(stage.from);
   std::map<std::string, std::string, std::less<>> meta;
   for (const auto& [k, v] : meta_args_)
     if (v) meta[k] = *v;
   auto e = lex_.expand(stage.base, build::lookup_in(meta));
-  for (const auto& m : e.matched) consumed_args_.insert(m);
   std::string base = e.word;
   if (base.empty()) throw BuildError(fmt::format("base name ({}) should not be blank", stage.base), 1);
+  std::optional<std::string> built;
+  {
+    std::lock_guard lock(mu_);
+    consumed_args_.insert(e.matched.begin(), e.matched.end());
+    for (const auto& prev : df_.stages)
+      if (prev.index < stage.index && stage_images_.count(prev.index) && !prev.name.empty() &&
+          prev.name == to_lower(base))
+        built = stage_images_.at(prev.index);
+  }
   st = StageState{};
-  for (const auto& prev : df_.stages) {
-    if (prev.index >= stage.index || !stage_images_.count(prev.index)) continue;
-    if (!prev.name.empty() && prev.name == to_lower(base)) {
-      image::Digest id = image::Digest::parse(stage_images_.at(prev.index));
-      st.image = eng_.images().get(id);
-      st.config = ordered_json::parse(eng_.content().read(id));
-    }
+  if (built) {
+    image::Digest id = image::Digest::parse(*built);
+    st.image = eng_.images().get(id);
+    st.config = ordered_json::parse(eng_.content().read(id));
   }
   if (!st.image) {
     if (to_lower(base) == "scratch") {
@@ -390,7 +554,10 @@ void Build::config_step(StageState& st, const build::Instruction& inst) {
       if (kv.value) dflt = expand(st, *kv.value);
       else if (auto global = meta_args_.find(kv.key); global != meta_args_.end()) dflt = global->second;
       st.args[kv.key] = arg_value(kv.key, dflt);
-      consumed_args_.insert(kv.key);
+      {
+        std::lock_guard lock(mu_);
+        consumed_args_.insert(kv.key);
+      }
       shown.push_back(kv.value ? kv.key + "=" + *dflt : kv.key);
     }
     return commit_nop(st, "ARG " + join(shown, " "));
@@ -497,19 +664,9 @@ std::string Build::run() {
   lex_ = build::ShellLex(df_.escape);
   for (const auto& w : df_.warnings) say("[Warning] " + w + "\n");
 
-  size_t target = df_.stages.size() - 1;
-  if (!opts_.target.empty()) {
-    const build::Stage* s = df_.find_stage(opts_.target);
-    if (!s) throw BuildError(fmt::format("failed to reach build target {} in Dockerfile", opts_.target), 1);
-    target = s->index;
-  }
-  std::vector<size_t> stages = stages_to_build(target);
-  total_steps_ = static_cast<int>(df_.global_args.size()) + (opts_.labels.empty() ? 0 : 1);
-  for (size_t i : stages) total_steps_ += 1 + static_cast<int>(df_.stages[i].instructions.size());
-
-  StageState none;  // global ARGs expand against each other and the build args only
-  for (const auto& inst : df_.global_args) {
-    print_step(inst);
+  // Global ARGs expand against each other and the build args only. Their
+  // values come first: FROM lines, and so the stages needed, depend on them.
+  for (const auto& inst : df_.global_args)
     for (const auto& kv : inst.pairs) {
       std::optional<std::string> dflt;
       if (kv.value) {
@@ -521,19 +678,21 @@ std::string Build::run() {
       meta_args_[kv.key] = arg_value(kv.key, dflt);
       consumed_args_.insert(kv.key);
     }
-  }
 
-  StageState st;
-  for (size_t i : stages) {
-    const build::Stage& stage = df_.stages[i];
-    from_step(st, stage);
-    for (const auto& inst : stage.instructions) {
-      print_step(inst);
-      dispatch(st, inst);
-      done_step(st);
-    }
-    stage_images_[i] = st.image_id();
+  size_t target = df_.stages.size() - 1;
+  if (!opts_.target.empty()) {
+    const build::Stage* s = df_.find_stage(opts_.target);
+    if (!s) throw BuildError(fmt::format("failed to reach build target {} in Dockerfile", opts_.target), 1);
+    target = s->index;
   }
+  std::vector<size_t> stages = stages_to_build(target);
+  int step = 0;
+  total_steps_ = static_cast<int>(df_.global_args.size()) + (opts_.labels.empty() ? 0 : 1);
+  for (size_t i : stages) total_steps_ += 1 + static_cast<int>(df_.stages[i].instructions.size());
+  for (const auto& inst : df_.global_args) print_step(inst, ++step);
+
+  build_stages(stages, step + 1);
+  StageState& st = runs_.back().st;  // the target's: every stage it needs comes before it
   if (!opts_.labels.empty()) {
     std::vector<std::string> shown;
     ordered_json& rc = st.run_config();
@@ -544,7 +703,7 @@ std::string Build::run() {
     }
     build::Instruction label;
     label.original = "LABEL " + join(shown, " ");
-    print_step(label);
+    print_step(label, total_steps_);
     commit_nop(st, label.original);
     done_step(st);
   }

@@ -5,8 +5,10 @@
 // ...", " ---> Running in <id>", " ---> <id>", errors with their code).
 //
 // Contract:
-// - Stages run in file order up to the target (the last stage when none);
-//   stages the target does not reach (by FROM or COPY --from) are skipped.
+// - The target (the last stage when none) and the stages it needs (by FROM,
+//   COPY --from, RUN --mount from) are built; the others are skipped.
+//   Stages whose dependencies are done build in parallel (up to 4), while
+//   the stream shows their output in file order, as a sequential build would.
 // - Every step is looked up in the BuildCache (build_cache.h) by a key made
 //   of the parent image ID and what the step reads: the expanded
 //   instruction, the build args it uses, and for COPY/ADD the content digest

@@ -1,13 +1,24 @@
 // The classic builder's private pieces, shared by builder.cc (stages and
 // config-only steps), builder_run.cc (RUN) and builder_copy.cc (COPY/ADD).
+//
+// Stages whose dependencies (the stages their FROM, COPY --from and RUN
+// --mount from= name) are built run concurrently, each on its own thread;
+// the step methods are therefore called from several threads at once and
+// Build's shared state is guarded. say() writes to the calling thread's
+// stage, whose output is held back until every earlier stage's has been
+// sent, so the client sees what a sequential build would print.
 #pragma once
 
+#include <condition_variable>
+#include <exception>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <stop_token>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -54,6 +65,18 @@ class ScratchDir {
   std::string path_;
 };
 
+// A stage of the build on its way: its place in the output and its outcome.
+struct StageRun {
+  enum class State { kWaiting, kRunning, kDone, kFailed };
+  size_t index = 0;          // in the Dockerfile
+  int first_step = 0;        // its FROM's step number, as a sequential build counts
+  std::vector<size_t> deps;  // positions (in Build::runs_) of the stages it needs
+  State state = State::kWaiting;
+  StageState st;             // its result once kDone
+  std::exception_ptr error;  // once kFailed
+  bool cancelled = false;    // failed after the build was stopped (by the client or another stage)
+};
+
 class Build {
  public:
   Build(Engine& eng, const BuildOptions& opts, const BuildOutput& out, std::stop_token stop);
@@ -69,6 +92,8 @@ class Build {
   Engine& engine() { return eng_; }
   const BuildOptions& options() const { return opts_; }
   std::stop_token stop_token() const { return stop_; }
+  // To the client: right away from the stage that streams (or outside the
+  // stages), else held until the earlier stages' output has been sent.
   void say(const std::string& text) const;
   std::string expand(const StageState& st, const std::string& text);
   // The args a RUN sees and history records: declared with a value, not
@@ -92,8 +117,14 @@ class Build {
   std::string scratch_dir();
 
  private:
-  void print_step(const build::Instruction& inst);
+  void print_step(const build::Instruction& inst, int step);
+  std::vector<size_t> stage_deps(size_t i) const;
   std::vector<size_t> stages_to_build(size_t target) const;
+  void build_stages(const std::vector<size_t>& stages, int first_step);
+  void build_stage(StageRun& run);
+  void stage_thread(size_t pos);
+  void finish_stage(size_t pos, std::exception_ptr error);
+  void wait_to_stream();
   void from_step(StageState& st, const build::Stage& stage);
   void dispatch(StageState& st, const build::Instruction& inst);
   void config_step(StageState& st, const build::Instruction& inst);
@@ -105,19 +136,35 @@ class Build {
   void done_step(const StageState& st);
   std::optional<std::string> arg_value(const std::string& name, const std::optional<std::string>& dflt);
 
+  struct RequestStop {
+    std::stop_source* source;
+    void operator()() const { source->request_stop(); }
+  };
+
   Engine& eng_;
   const BuildOptions& opts_;
   const BuildOutput& out_;
-  std::stop_token stop_;
+  std::stop_source stopper_;  // stopped by the client's request or the first failing stage
+  std::stop_token stop_;      // stopper_'s: what steps check and RUN waits on
+  std::stop_callback<RequestStop> forward_request_stop_;
   BuildCache cache_;
-  build::Dockerfile df_;
+  build::Dockerfile df_;      // read-only once stages run, like the members up to here
   build::ShellLex lex_;
   std::map<std::string, std::optional<std::string>, std::less<>> meta_args_;  // global ARGs, values resolved
+  int total_steps_ = 0;
+
+  // Guards the members below; out_ is called with it held, which keeps the
+  // client's messages whole and in order.
+  mutable std::mutex mu_;
+  mutable std::condition_variable_any changed_;  // a stage finished or streaming_ moved
   std::set<std::string> consumed_args_;
   std::map<size_t, std::string> stage_images_;  // stage index -> its result image ID
   std::optional<build::DockerIgnore> ignore_;
-  int step_ = 0, total_steps_ = 0;
   std::string scratch_;
+  std::vector<StageRun> runs_;                  // the stages to build, in file order
+  std::map<std::thread::id, size_t> run_of_thread_;
+  size_t streaming_ = 0;                        // runs_[streaming_] says to the client directly
+  mutable std::vector<std::string> held_;       // per run: output said before its turn
 };
 
 

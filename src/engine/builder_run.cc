@@ -246,7 +246,17 @@ void Build::run_step(StageState& st, const build::Instruction& inst) {
     throw;
   }
   attacher.join();
-  if (io.valid()) pump_output(io.get(), *this);
+  {
+    // A cancelled build (client gone, another stage failed) does not wait for the command.
+    std::stop_callback kill_on_stop(stop_, [&] {
+      try {
+        eng_.kill(created.id, "KILL");
+      } catch (const Error&) {
+        // Already exited.
+      }
+    });
+    if (io.valid()) pump_output(io.get(), *this);
+  }
   WaitResult w = eng_.wait(created.id, WaitCondition::kNotRunning, stop_);
   if (stop_.stop_requested()) throw BuildError("build cancelled", 1);
   if (w.exit_code != 0) {
