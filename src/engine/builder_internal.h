@@ -35,6 +35,13 @@ namespace berth::engine {
 
 using nlohmann::ordered_json;
 
+// Run config helpers (builder_config.cc).
+std::string env_name(const std::string& kv);  // "K=V" -> "K"
+void set_env(ordered_json& run_config, const std::string& key, const std::string& value);
+ordered_json string_array(const std::vector<std::string>& v);
+// Go's fmt %v of a []string: "[a b c]", as dockerd's history shows lists.
+std::string go_list(const std::vector<std::string>& v);
+
 // One stage's state between steps.
 struct StageState {
   std::optional<image::ImageRecord> image;  // nullopt: FROM scratch, nothing committed yet
