@@ -3,12 +3,15 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -38,6 +41,34 @@ std::string parent_of(const std::string& p) {
 }
 
 std::string base_of(const std::string& p) { return p.substr(p.rfind('/') + 1); }
+
+// Relative paths inside the upper dir ("a/b"; never empty).
+std::string rel_child(const std::string& dir, std::string_view name) { return dir + "/" + std::string(name); }
+std::string rel_parent(const std::string& p) {
+  auto slash = p.rfind('/');
+  return slash == std::string::npos ? "." : p.substr(0, slash);
+}
+
+// Opens rel below dir_fd, refusing every symlink on the way: rel is a real
+// path (from /proc/self/fd), so a symlink there means something is off.
+UniqueFd open_beneath(int dir_fd, const std::string& rel, int flags) {
+  struct open_how how {};
+  how.flags = static_cast<unsigned long long>(flags | O_CLOEXEC);
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  while (true) {
+    long fd = ::syscall(SYS_openat2, dir_fd, rel.c_str(), &how, sizeof how);
+    if (fd >= 0) return UniqueFd(static_cast<int>(fd));
+    if (errno != EINTR && errno != EAGAIN) return UniqueFd();
+  }
+}
+
+// What readlink says about an open descriptor ("" when it cannot).
+std::string real_path_of(int fd) {
+  char buf[PATH_MAX];
+  ssize_t n = ::readlink(fd_path(fd).c_str(), buf, sizeof buf);
+  if (n <= 0 || static_cast<size_t>(n) >= sizeof buf) return "";
+  return std::string(buf, static_cast<size_t>(n));
+}
 
 std::string child_of(const std::string& dir, std::string_view name) {
   return dir == "/" ? "/" + std::string(name) : dir + "/" + std::string(name);
@@ -166,7 +197,14 @@ class Applier {
     root_.reset(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!root_.valid()) fail_errno("open image root {}", root);
     if (opts.chown) std::tie(uid_, gid_) = *opts.chown;
+    if (!opts.upper.empty()) {
+      // Without either the fast path stays off; the merged view always works.
+      root_real_ = real_path_of(root_.get());
+      if (!root_real_.empty()) upper_.reset(::open(opts.upper.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    }
   }
+
+  size_t written_in_upper() const { return in_upper_; }
 
   void run(const CopyPlan& plan) {
     for (const auto& it : plan.items) {
@@ -185,10 +223,20 @@ class Applier {
   // lies below the previous one), so items in plan order (parents first)
   // resolve their parent with no syscall, and a copied directory's times are
   // set once everything inside it has been written.
+  // upper: where the directory is in the upper dir when fd is that one (the
+  // fast path, see the header), relative to it.
   struct Dir {
     std::string path;
     UniqueFd fd;
     std::optional<struct timespec> mtime, atime;
+    std::optional<std::string> upper;
+  };
+
+  // Where a file went: its destination in the image and, when written
+  // directly there, its path in the upper dir.
+  struct Placed {
+    std::string dest;
+    std::optional<std::string> upper;
   };
 
 
@@ -197,6 +245,7 @@ class Applier {
   void apply(const CopyItem& it, bool tree_entry) {
     std::string dest = it.dest;
     if (!it.name_if_dir.empty()) {
+      leave_upper();
       UniqueFd d = try_open_in_root(root_.get(), dest, O_PATH | O_DIRECTORY);
       if (d.valid()) dest = child_of(dest, it.name_if_dir);
     }
@@ -206,9 +255,11 @@ class Applier {
     }
     if (opts_.extract_archives && it.kind == CopyKind::file && !tree_entry && maybe_extract(it)) return;
     if (dest == "/") fail("cannot replace the root directory");
-    if (it.kind == CopyKind::file) placed_[it.dest] = dest;
     int parent = dir_fd(parent_of(dest));
     std::string leaf = base_of(dest);
+    const std::optional<std::string>& up = current_upper();
+    if (up) ++in_upper_;
+    if (it.kind == CopyKind::file) placed_[it.dest] = {dest, up ? std::optional(rel_child(*up, leaf)) : std::nullopt};
     switch (it.kind) {
       case CopyKind::file: copy_file(it, parent, leaf); break;
       case CopyKind::dir: make_dir(it, parent, leaf, dest); break;
@@ -245,6 +296,7 @@ class Applier {
       std::string comp(rest.substr(0, slash));
       rest = slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
       std::string next = child_of(at, comp);
+      std::optional<std::string> base_upper = current_upper(), up;
       UniqueFd fd(::openat(base, comp.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
       if (!fd.valid() && errno == ENOENT) {
         if (::mkdirat(base, comp.c_str(), 0700) == 0) {
@@ -252,16 +304,21 @@ class Applier {
           if (!fd.valid()) fail_errno("open new directory {}", next);
           if (::fchown(fd.get(), uid_, gid_) != 0) fail_errno("chown {}", next);
           if (::fchmod(fd.get(), 0755) != 0) fail_errno("chmod {}", next);
+          if (base_upper) ++in_upper_;
+          up = base_upper ? std::optional(rel_child(*base_upper, comp)) : to_upper(fd);
         } else if (errno != EEXIST) {
           fail_errno("mkdir {}", next);
         }
+      } else if (fd.valid() && base_upper) {
+        up = rel_child(*base_upper, comp);
       }
       if (!fd.valid()) {  // a symlink (or a name that appeared meanwhile): resolve it inside root
+        leave_upper();
         fd = try_open_in_root(root_.get(), next, O_PATH | O_DIRECTORY);
         if (!fd.valid() && errno == ENOENT) fd = mkdir_all_in_root(root_.get(), next, 0755);
         if (!fd.valid()) fail_errno("mkdir {}", next);
       }
-      dirs_.push_back({next, std::move(fd), std::nullopt, std::nullopt});
+      dirs_.push_back({next, std::move(fd), std::nullopt, std::nullopt, std::move(up)});
       base = dirs_.back().fd.get();
       at = next;
     }
@@ -269,7 +326,8 @@ class Applier {
   }
 
   void make_dir(const CopyItem& it, int parent, const std::string& leaf, const std::string& dest) {
-    if (::mkdirat(parent, leaf.c_str(), 0700) != 0 && errno != EEXIST) fail_errno("mkdir");
+    bool created = ::mkdirat(parent, leaf.c_str(), 0700) == 0;
+    if (!created && errno != EEXIST) fail_errno("mkdir");
     UniqueFd fd(::openat(parent, leaf.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!fd.valid()) {
       if (errno == ENOTDIR || errno == ELOOP) fail("cannot copy to non-directory: {}", dest);  // BuildKit's words
@@ -279,7 +337,53 @@ class Applier {
     if (::fchmod(fd.get(), perm(it)) != 0) fail_errno("chmod");
     struct stat st;
     if (::lstat(it.source.c_str(), &st) != 0) fail_errno("stat source");
-    dirs_.push_back({dest, std::move(fd), st.st_mtim, st.st_atim});
+    const std::optional<std::string>& parent_upper = current_upper();
+    std::optional<std::string> up = parent_upper ? std::optional(rel_child(*parent_upper, leaf))
+                                    : created    ? to_upper(fd)
+                                                 : std::nullopt;
+    dirs_.push_back({dest, std::move(fd), st.st_mtim, st.st_atim, std::move(up)});
+  }
+
+  // ---- the fast path (see the header)
+
+  // The upper-dir path of the directory dir_fd last returned, if it is there.
+  const std::optional<std::string>& current_upper() const { return dirs_.empty() ? no_upper_ : dirs_.back().upper; }
+  int current_fd() const { return dirs_.empty() ? root_.get() : dirs_.back().fd.get(); }
+
+  // For a directory just created through the merged root: its counterpart
+  // in the upper dir. On success fd is replaced by a descriptor of that one
+  // (O_RDONLY, as futimens needs) and its relative path returned.
+  std::optional<std::string> to_upper(UniqueFd& fd) {
+    if (!upper_.valid()) return std::nullopt;
+    std::string real = real_path_of(fd.get());
+    std::string prefix = root_real_ == "/" ? "/" : root_real_ + "/";
+    if (real.size() <= prefix.size() || !real.starts_with(prefix)) return std::nullopt;
+    std::string rel = real.substr(prefix.size());
+    UniqueFd u = open_beneath(upper_.get(), rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+    if (!u.valid()) return std::nullopt;
+    // Overlayfs reports an upper-only directory's own inode number.
+    struct stat merged, upper;
+    if (::fstat(fd.get(), &merged) != 0 || ::fstat(u.get(), &upper) != 0) return std::nullopt;
+    if (!S_ISDIR(upper.st_mode) || merged.st_ino != upper.st_ino || merged.st_mode != upper.st_mode ||
+        merged.st_uid != upper.st_uid || merged.st_gid != upper.st_gid)
+      return std::nullopt;
+    fd = std::move(u);
+    return rel;
+  }
+
+  // Before anything looks a path up through the merged root: directories
+  // held in the upper dir go back to the merged view, which has not seen
+  // (so not cached) anything written below them yet; from now on what goes
+  // there is written through it. Their upper paths are real paths in the
+  // merged view too. Descriptors taken from dirs_ before are invalid after.
+  void leave_upper() {
+    for (auto& d : dirs_) {
+      if (!d.upper) continue;
+      UniqueFd fd = open_beneath(root_.get(), *d.upper, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+      if (!fd.valid()) fail_errno("reopen {}", d.path);
+      d.fd = std::move(fd);
+      d.upper.reset();
+    }
   }
 
   // ---- everything else
@@ -317,8 +421,26 @@ class Applier {
 
   void copy_file(const CopyItem& it, int parent, const std::string& leaf) {
     if (!it.hardlink_to.empty() && !extracted_.count(it.hardlink_to)) {
+      // linkat cannot cross from the overlay to the upper file system: both
+      // ends in upper, or both through the merged view.
       auto pos = placed_.find(it.hardlink_to);
-      std::string target = pos == placed_.end() ? it.hardlink_to : pos->second;
+      if (pos != placed_.end() && pos->second.upper && current_upper()) {
+        std::string trel = *pos->second.upper;
+        UniqueFd tparent = open_beneath(upper_.get(), rel_parent(trel), O_PATH | O_DIRECTORY);
+        std::string tleaf = base_of(trel);
+        if (tparent.valid()) {
+          create(parent, leaf, "hard link",
+                 [&] { return ::linkat(tparent.get(), tleaf.c_str(), parent, leaf.c_str(), 0); });
+          return;
+        }
+      }
+      if (current_upper()) {
+        leave_upper();
+        parent = current_fd();
+        --in_upper_;
+        placed_[it.dest].upper.reset();
+      }
+      std::string target = pos == placed_.end() ? it.hardlink_to : pos->second.dest;
       UniqueFd tparent = open_in_root(root_.get(), parent_of(target), O_PATH | O_DIRECTORY);
       std::string tleaf = base_of(target);
       create(parent, leaf, "hard link", [&] { return ::linkat(tparent.get(), tleaf.c_str(), parent, leaf.c_str(), 0); });
@@ -403,7 +525,11 @@ class Applier {
     if (p == Packing::none) return false;
     if (::lseek(in.get(), 0, SEEK_SET) != 0) fail_errno("seek source");
     std::string into = it.name_if_dir.empty() ? parent_of(it.dest) : it.dest;
-    int dir = dir_fd(into);
+    dir_fd(into);
+    // unpack_layer through the merged view, as without the fast path: a tar
+    // may carry trusted.overlay.* xattrs, which overlayfs drops.
+    leave_upper();
+    int dir = current_fd();
     image::UnpackOptions uo;
     uo.name = it.source.substr(it.source.rfind('/') + 1);
     uo.whiteouts = false;
@@ -425,10 +551,14 @@ class Applier {
   uid_t uid_ = 0;
   gid_t gid_ = 0;
   std::vector<Dir> dirs_;
-  std::unordered_map<std::string, std::string> placed_;  // a file's plan dest -> where it went
+  std::unordered_map<std::string, Placed> placed_;       // a file's plan dest -> where it went
   std::unordered_set<std::string> extracted_;            // plan dests of unpacked archives
   bool use_copy_range_ = true;                           // until the kernel refuses it
   bool use_sendfile_ = true;
+  UniqueFd upper_;                                       // O_PATH; invalid: no fast path
+  std::string root_real_;                                // root's real path, to map new directories to upper
+  const std::optional<std::string> no_upper_;
+  size_t in_upper_ = 0;                                  // entries written directly into upper
 };
 
 }  // namespace
@@ -439,8 +569,10 @@ bool is_tar_archive(const std::string& path) {
   return sniff(fd.get()) != Packing::none;
 }
 
-void apply_copy_plan(const std::string& root, const CopyPlan& plan, const ApplyOptions& opts) {
-  Applier(root, opts).run(plan);
+size_t apply_copy_plan(const std::string& root, const CopyPlan& plan, const ApplyOptions& opts) {
+  Applier a(root, opts);
+  a.run(plan);
+  return a.written_in_upper();
 }
 
 }  // namespace berth::build

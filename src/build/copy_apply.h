@@ -27,10 +27,23 @@
 // and `ADD a.tar /d/` both unpack into /d. Tar owners, modes and times are
 // kept; --chown overrides the owners (BuildKit >= 0.23). CopyItem::named
 // says which files a source named.
+//
+// Fast path (ApplyOptions::upper): creating files through overlayfs costs
+// about 2.5x what it costs on the upper file system itself. A directory the
+// applier creates where the merged view had nothing cannot hide anything of
+// a lower layer (overlayfs made it opaque if a whiteout was there), so what
+// goes below it is written straight into its counterpart in the upper dir,
+// found by the created directory's real path and checked to be the same
+// inode. Nothing written there is then looked up through the merged view
+// before those directories are left: a hard link with one end outside such
+// a tree and an ADD unpacking into one switch the tree back to the merged
+// view first, so overlayfs never caches a stale name. The upper dir after
+// unmounting is the same with or without the fast path.
 #pragma once
 
 #include <sys/types.h>
 
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <utility>
@@ -47,11 +60,16 @@ struct ApplyOptions {
   std::optional<mode_t> chmod;
   // ADD: unpack local tar archives instead of copying them (see above).
   bool extract_archives = false;
+  // The upper dir of the overlay whose merged dir is root (same layout);
+  // empty: everything goes through root. Only ever an optimisation: when
+  // the counterpart of a new directory cannot be found the merged view is used.
+  std::string upper;
 };
 
 // Writes every item of plan under root (an existing directory). Throws
 // Error naming the destination on failure; items before it stay written.
-void apply_copy_plan(const std::string& root, const CopyPlan& plan, const ApplyOptions& opts = {});
+// Returns how many entries were written directly into opts.upper.
+size_t apply_copy_plan(const std::string& root, const CopyPlan& plan, const ApplyOptions& opts = {});
 
 // Whether the file at path is a tar archive ADD would unpack (plain, gzip,
 // bzip2, xz or zstd; an empty archive does not count, as in moby).

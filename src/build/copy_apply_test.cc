@@ -1,10 +1,19 @@
 #include "build/copy_apply.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/time.h>
+#include <sys/xattr.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -369,6 +378,207 @@ TEST_F(CopyApply, ArchiveDetection) {
   EXPECT_TRUE(is_tar_archive(ctx("ok.tar")));
   add({"empty.tar"}, "/e/");
   EXPECT_TRUE(S_ISREG(lstat_of(img("e/empty.tar")).st_mode));
+}
+
+
+// ------------------------------------------------------------ the fast path
+
+// An overlay like the builder's: lower holds existing/{keep,sub/} and
+// gone/old, upper a whiteout hiding gone; everything under one TempDir.
+class OverlayRoot {
+ public:
+  OverlayRoot() {
+    put(base_ / "lower/existing/keep", "kept");
+    mkdir_all(base_ / "lower/existing/sub");
+    put(base_ / "lower/gone/old", "hidden");
+    for (const char* d : {"upper", "work", "merged"}) mkdir_all(base_ / d);
+    if (::mknod((upper() + "/gone").c_str(), S_IFCHR | 0600, makedev(0, 0)) != 0) return;
+    std::string data = "lowerdir=" + (base_ / "lower") + ",upperdir=" + upper() + ",workdir=" + (base_ / "work");
+    mounted_ = ::mount("overlay", merged().c_str(), "overlay", 0, data.c_str()) == 0;
+  }
+  ~OverlayRoot() { unmount(); }
+  bool mounted() const { return mounted_; }
+  void unmount() {
+    if (mounted_) ::umount2(merged().c_str(), MNT_DETACH);
+    mounted_ = false;
+  }
+  std::string upper() const { return base_ / "upper"; }
+  std::string merged() const { return base_ / "merged"; }
+
+ private:
+  TempDir base_;
+  bool mounted_ = false;
+};
+
+// Everything that ends up in a layer, per path below dir: type, mode, owner,
+// content, link target, device, hard-link siblings, overlay xattrs and
+// times (times of directories the applier made up itself vary: "recent").
+std::map<std::string, std::string> layer_of(const std::string& dir) {
+  std::map<std::string, std::string> out;
+  std::map<ino_t, std::string> first_path;
+  std::function<void(const std::string&)> walk = [&](const std::string& rel) {
+    std::string path = rel.empty() ? dir : dir + "/" + rel;
+    std::vector<std::string> names;
+    DIR* d = ::opendir(path.c_str());
+    if (!d) fail_errno("opendir {}", path);
+    while (struct dirent* e = ::readdir(d))
+      if (std::string_view(e->d_name) != "." && std::string_view(e->d_name) != "..") names.push_back(e->d_name);
+    ::closedir(d);
+    std::sort(names.begin(), names.end());
+    for (const auto& n : names) {
+      std::string r = rel.empty() ? n : rel + "/" + n, p = dir + "/" + r;
+      struct stat st = lstat_of(p);
+      std::string desc = fmt::format("{:o} {}:{}", st.st_mode, st.st_uid, st.st_gid);
+      if (S_ISREG(st.st_mode)) {
+        desc += " data=" + read_file(p);
+        auto [pos, fresh] = first_path.emplace(st.st_ino, r);
+        if (!fresh) desc += " link-of=" + pos->second;
+      }
+      if (S_ISLNK(st.st_mode)) desc += " -> " + link_of(p);
+      if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) desc += fmt::format(" rdev={}", st.st_rdev);
+      if (!S_ISLNK(st.st_mode)) {
+        char names_buf[4096];
+        ssize_t len = ::llistxattr(p.c_str(), names_buf, sizeof names_buf);
+        std::vector<std::string> xs;
+        for (ssize_t i = 0; i < len; i += static_cast<ssize_t>(std::strlen(names_buf + i)) + 1) {
+          std::string x = names_buf + i;
+          if (x == "trusted.overlay.opaque") {
+            char v[16];
+            ssize_t m = ::lgetxattr(p.c_str(), x.c_str(), v, sizeof v);
+            x += "=" + std::string(v, static_cast<size_t>(std::max<ssize_t>(m, 0)));
+          }
+          xs.push_back(x);
+        }
+        std::sort(xs.begin(), xs.end());
+        for (const auto& x : xs) desc += " " + x;
+      }
+      desc += st.st_mtim.tv_sec < 1600000000 ? fmt::format(" t={}", st.st_mtim.tv_sec) : " t=recent";
+      out[r] = desc;
+      if (S_ISDIR(st.st_mode)) walk(r);
+    }
+  };
+  walk("");
+  return out;
+}
+
+class CopyApplyOverlay : public CopyApply {
+ protected:
+  void SetUp() override {
+    put(ctx("src/a.txt"), "alpha", 0640);
+    put(ctx("src/bin/tool"), "#!/bin/sh\n", 04755);
+    ASSERT_EQ(::link(ctx("src/a.txt").c_str(), ctx("src/bin/same-as-a").c_str()), 0);
+    put(ctx("src/h1"), "shared");
+    ASSERT_EQ(::link(ctx("src/h1").c_str(), ctx("src/h2").c_str()), 0);
+    ASSERT_EQ(::symlink("../a.txt", ctx("src/bin/lnk").c_str()), 0);
+    ASSERT_EQ(::mkfifo(ctx("src/fifo").c_str(), 0600), 0);
+    mkdir_all(ctx("src/empty"));
+    ::chmod(ctx("src/empty").c_str(), 0711);
+    set_mtime(ctx("src/a.txt"), 1500000000);
+    set_mtime(ctx("src/h1"), 1500000001);
+    set_mtime(ctx("src/bin/tool"), 1500000100);
+    set_mtime(ctx("src/bin/lnk"), 1500000150);
+    set_mtime(ctx("src/fifo"), 1500000160);
+    set_mtime(ctx("src/bin"), 1500000200);
+    set_mtime(ctx("src/empty"), 1500000300);
+    set_mtime(ctx("src"), 1500000400);
+    put(ctx("one"), "single", 0600);
+    set_mtime(ctx("one"), 1500000500);
+    put(ctx("a.tar"), build_tar({{.name = "pkg/f", .data = "in tar", .mode = 0604, .mtime = 1234567890}}));
+  }
+
+  // The copies both tests make; returns the entries written into upper.
+  size_t copy_all(const OverlayRoot& ov, bool fast) {
+    ApplyOptions opts;
+    if (fast) opts.upper = ov.upper();
+    ApplyOptions owned = opts;
+    owned.chown = std::make_pair(uid_t{1000}, gid_t{1001});
+    auto run = [&](std::vector<std::string> sources, std::string dest, const ApplyOptions& o,
+                   std::string instruction = "COPY") {
+      CopyRequest req{std::move(instruction), std::move(sources), std::move(dest), "/"};
+      return apply_copy_plan(ov.merged(), plan_copy(ctx_.path(), req), o);
+    };
+    size_t n = 0;
+    n += run({"src"}, "/new/app", owned);       // new parents, all of it new
+    n += run({"src"}, "/gone", opts);           // where a whiteout hid a lower directory
+    n += run({"src"}, "/existing", opts);       // a lower directory: a.txt through the overlay, bin/ new
+    n += run({"one"}, "/existing/sub/", opts);  // into a lower directory's lower subdirectory
+    n += run({"one"}, "/fresh/deeper/", opts);
+    ApplyOptions add = opts;
+    add.extract_archives = true;
+    n += run({"a.tar", "one"}, "/unpacked/", add, "ADD");
+    return n;
+  }
+};
+
+TEST_F(CopyApplyOverlay, NewDirectoriesAreFilledInUpper) {
+  OverlayRoot ov;
+  if (!ov.mounted()) GTEST_SKIP() << "cannot mount overlay here";
+  EXPECT_GT(copy_all(ov, true), 20u);
+  // The merged view is what it would be without the fast path.
+  EXPECT_EQ(read_file(ov.merged() + "/existing/keep"), "kept");
+  EXPECT_EQ(read_file(ov.merged() + "/new/app/bin/tool"), "#!/bin/sh\n");
+  EXPECT_FALSE(exists(ov.merged() + "/gone/old"));
+  ov.unmount();
+
+  std::map<std::string, std::string> layer = layer_of(ov.upper());
+  std::vector<std::string> paths;
+  for (const auto& [p, desc] : layer) paths.push_back(p);
+  std::vector<std::string> tree = {"a.txt", "bin", "bin/lnk", "bin/same-as-a", "bin/tool", "empty", "fifo", "h1", "h2"};
+  std::vector<std::string> want;
+  for (const char* top : {"existing", "gone", "new/app"})
+    for (const auto& t : tree) want.push_back(std::string(top) + "/" + t);
+  for (const char* p : {"existing", "existing/sub", "existing/sub/one", "fresh", "fresh/deeper", "fresh/deeper/one",
+                        "gone", "new", "new/app", "unpacked", "unpacked/one", "unpacked/pkg", "unpacked/pkg/f"})
+    want.push_back(p);
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(paths, want);  // existing/keep was not copied up, gone/old stays hidden
+
+  // Modes, owners, content, times (directories' set after their contents).
+  EXPECT_EQ(layer["new/app/a.txt"], "100640 1000:1001 data=alpha t=1500000000");
+  EXPECT_EQ(layer["new/app/bin/same-as-a"], "100640 1000:1001 data=alpha link-of=new/app/a.txt t=1500000000");
+  EXPECT_EQ(layer["new/app/bin/tool"], "104755 1000:1001 data=#!/bin/sh\n t=1500000100");
+  EXPECT_EQ(layer["new/app/bin/lnk"], "120777 1000:1001 -> ../a.txt t=1500000150");
+  EXPECT_EQ(layer["new/app/fifo"], "10600 1000:1001 t=1500000160");
+  EXPECT_EQ(layer["new/app/h2"], "100644 1000:1001 data=shared link-of=new/app/h1 t=1500000001");
+  EXPECT_EQ(layer["new/app/bin"], "40755 1000:1001 t=1500000200");
+  EXPECT_EQ(layer["new/app/empty"], "40711 1000:1001 t=1500000300");
+  EXPECT_EQ(layer["new/app"], "40755 1000:1001 t=recent");  // ensure_only: made up, no source times
+  EXPECT_EQ(layer["new"], "40755 1000:1001 t=recent");
+  // The whiteout's replacement is opaque: lower's gone/old stays hidden.
+  EXPECT_NE(layer["gone"].find("trusted.overlay.opaque=y"), std::string::npos) << layer["gone"];
+  EXPECT_EQ(layer["gone/bin/tool"], "104755 0:0 data=#!/bin/sh\n t=1500000100");
+  // Through the overlay into lower directories (copied up), and hard links
+  // between an entry there and one in a new directory.
+  EXPECT_EQ(layer["existing/a.txt"], "100640 0:0 data=alpha t=1500000000");
+  EXPECT_EQ(layer["existing/bin/same-as-a"], "100640 0:0 data=alpha link-of=existing/a.txt t=1500000000");
+  EXPECT_EQ(layer["existing/sub/one"], "100600 0:0 data=single t=1500000500");
+  EXPECT_EQ(layer["unpacked/pkg/f"], "100604 0:0 data=in tar t=1234567890");
+  EXPECT_EQ(layer["unpacked/one"], "100600 0:0 data=single t=1500000500");
+}
+
+TEST_F(CopyApplyOverlay, SameLayerWithAndWithoutUpper) {
+  OverlayRoot slow, fast;
+  if (!slow.mounted() || !fast.mounted()) GTEST_SKIP() << "cannot mount overlay here";
+  EXPECT_EQ(copy_all(slow, false), 0u);
+  EXPECT_GT(copy_all(fast, true), 20u);
+  slow.unmount();
+  fast.unmount();
+  auto a = layer_of(slow.upper()), b = layer_of(fast.upper());
+  EXPECT_EQ(a.size(), b.size());
+  for (const auto& [p, desc] : a) EXPECT_EQ(b[p], desc) << p;
+}
+
+TEST_F(CopyApplyOverlay, UpperThatDoesNotMatchIsNotUsed) {
+  // An upper dir that is not the overlay's: nothing below it matches the
+  // directories made through root, so everything goes through root.
+  TempDir other;
+  ApplyOptions opts;
+  opts.upper = other.path();
+  mkdir_all(other / "made");
+  CopyRequest req{"COPY", {"src"}, "/made", "/"};
+  EXPECT_EQ(apply_copy_plan(root_.path(), plan_copy(ctx_.path(), req), opts), 0u);
+  EXPECT_EQ(read_file(img("made/a.txt")), "alpha");
+  EXPECT_EQ(count_entries(other / "made"), 0);
 }
 
 }  // namespace
