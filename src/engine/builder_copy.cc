@@ -1,9 +1,17 @@
 // COPY and ADD: the sources are planned (build/copy_sources.h, whose digest
 // is the cache key), then written into an overlay of the parent image with a
 // fresh upper dir, which becomes the step's layer. No container is made:
-// nothing runs, and FROM scratch has no image to make one from.
-#include <algorithm>
+// nothing runs, and FROM scratch has no image to make one from. ADD's URLs
+// are fetched (libcurl, registry/http_client.h) into the build's scratch dir
+// first, and planned from there like heredoc files.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <ctime>
+
+#include "base/fd.h"
 #include "base/fs.h"
 #include "base/strings.h"
 #include "build/copy_apply.h"
@@ -13,6 +21,7 @@
 #include "engine/names.h"
 #include "engine/rootfs_mount.h"
 #include "engine/user_lookup.h"
+#include "registry/http_client.h"
 
 namespace berth::engine {
 
@@ -40,6 +49,41 @@ std::pair<uid_t, gid_t> resolve_chown(const std::string& root, const std::string
   }
 }
 
+// ADD <url>: the body saved in dir under the URL path's last segment (the
+// name docker gives it), mode 0600 and the Last-Modified time, as dockerd's
+// classic builder does; returns that name. Never unpacked.
+std::string fetch_url(const std::string& url, const std::string& dir) {
+  std::string path = url.substr(url.find("://") + 3);
+  path = path.substr(0, path.find_first_of("?#"));
+  auto slash = path.find('/');
+  std::string name = slash == std::string::npos ? "" : path.substr(path.rfind('/') + 1);
+  if (name.empty() || name == "." || name == "..")
+    throw BuildError(fmt::format("ADD {}: cannot determine a filename from the URL", url), 1);
+  std::string file = path_join(dir, name);
+  UniqueFd fd(::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  if (!fd.valid()) fail_errno("ADD {}: create {}", url, file);
+  registry::HttpClient client;
+  registry::HttpRequest req;
+  req.url = url;
+  registry::HttpResponse res;
+  try {
+    res = client.send(req, [&](std::string_view data) { write_all_fd(fd.get(), data, file); });
+  } catch (const Error& e) {
+    throw BuildError(fmt::format("ADD failed: {}", e.what()), 1);
+  }
+  if (!res.ok())
+    throw BuildError(fmt::format("ADD failed: failed to GET {} with status {}: {}", url, res.status,
+                                 std::string(trim(res.body.substr(0, 200)))), 1);
+  if (std::string lm = res.header("last-modified"); !lm.empty()) {
+    struct tm tm {};
+    if (::strptime(lm.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm)) {
+      struct timespec times[2] = {{::timegm(&tm), 0}, {::timegm(&tm), 0}};
+      ::futimens(fd.get(), times);
+    }
+  }
+  return name;
+}
+
 }  // namespace
 
 std::unique_ptr<ScratchDir> Build::mount_image(const std::optional<image::ImageRecord>& img) {
@@ -59,14 +103,14 @@ std::unique_ptr<ScratchDir> Build::mount_image(const std::optional<image::ImageR
 void Build::copy_step(StageState& st, const build::Instruction& inst) {
   const bool add = inst.keyword == "ADD";
   build::CopySources src = build::copy_sources(inst);
-  std::vector<std::string> paths;
-  for (const auto& p : src.paths) paths.push_back(expand(st, p));
+  std::vector<std::string> paths, urls;
+  for (const auto& p : src.paths) {
+    std::string expanded = expand(st, p);
+    if (!is_url(expanded)) paths.push_back(expanded);
+    else if (add) urls.push_back(expanded);
+    else throw BuildError("source can't be a URL for COPY", 1);
+  }
   std::string dest = expand(st, src.dest);
-  for (const auto& p : paths)
-    if (is_url(p)) {
-      if (!add) throw BuildError(fmt::format("source can't be a URL for COPY"), 1);
-      throw BuildError(fmt::format("ADD {}: fetching URLs is not supported by berth's builder yet", p), 1);
-    }
   std::optional<mode_t> chmod = parse_chmod(inst.flag("chmod"));
   std::optional<std::string> chown_spec;
   if (auto c = inst.flag("chown")) chown_spec = expand(st, *c);
@@ -84,8 +128,25 @@ void Build::copy_step(StageState& st, const build::Instruction& inst) {
     ignore = nullptr;
   }
   build::CopyPlan plan;
+  auto add_plan = [&plan](build::CopyPlan more) {
+    if (plan.items.empty()) {
+      plan = std::move(more);
+      return;
+    }
+    plan.items.insert(plan.items.end(), more.items.begin(), more.items.end());
+    plan.digest = image::sha256_of(plan.digest.str() + more.digest.str());
+  };
   std::vector<std::string> inline_names;
   try {
+    if (!urls.empty()) {
+      std::string dir = path_join(scratch_dir(), "url-" + random_id().substr(0, 12));
+      mkdir_all(dir, 0755);
+      std::vector<std::string> names;
+      for (const auto& url : urls) names.push_back(fetch_url(url, dir));
+      build::CopyPlan fetched = build::plan_copy(dir, {inst.keyword, names, dest, workdir}, {nullptr, 2});
+      for (auto& item : fetched.items) item.named = false;  // docker never unpacks a download
+      add_plan(std::move(fetched));
+    }
     if (!src.files.empty()) {
       // Heredoc files live in a directory of their own, one file per body.
       std::string dir = path_join(scratch_dir(), "heredoc-" + random_id().substr(0, 12));
@@ -95,19 +156,11 @@ void Build::copy_step(StageState& st, const build::Instruction& inst) {
         write_file(path_join(dir, f.name), data, 0644);
         inline_names.push_back(f.name);
       }
-      build::CopyPlan files = build::plan_copy(dir, {inst.keyword, inline_names, dest, workdir}, {nullptr, 2});
-      plan.items = std::move(files.items);
-      plan.digest = files.digest;
+      add_plan(build::plan_copy(dir, {inst.keyword, inline_names, dest, workdir}, {nullptr, 2}));
     }
-    if (!paths.empty() || src.files.empty()) {
-      build::CopyPlan ctx = build::plan_copy(root, {inst.keyword, paths, dest, workdir},
-                                             {ignore, 2, from_mount ? nullptr : opts_.digests});
-      if (plan.items.empty()) {
-        plan = std::move(ctx);
-      } else {
-        plan.items.insert(plan.items.end(), ctx.items.begin(), ctx.items.end());
-        plan.digest = image::sha256_of(plan.digest.str() + ctx.digest.str());
-      }
+    if (!paths.empty()) {
+      add_plan(build::plan_copy(root, {inst.keyword, paths, dest, workdir},
+                                {ignore, 2, from_mount ? nullptr : opts_.digests}));
     }
   } catch (const BuildError&) {
     throw;
@@ -116,7 +169,7 @@ void Build::copy_step(StageState& st, const build::Instruction& inst) {
   }
 
   // History as dockerd writes it: "file:<hash> in <dest> ", "dir:..", "multi:..".
-  size_t sources = paths.size() + inline_names.size();
+  size_t sources = paths.size() + inline_names.size() + urls.size();
   bool single_dir = sources == 1 && !plan.items.empty() && plan.items.front().ensure_only;
   std::string kind = sources > 1 ? "multi" : single_dir ? "dir" : "file";
   std::string shown_dest = dest.starts_with("/") ? dest : path_join(workdir, dest) + (dest.ends_with("/") ? "/" : "");

@@ -3,8 +3,10 @@ in test_build_table.py): the step cache (warm builds, one changed file,
 daemon restarts, --no-cache, builder prune), failures that leave nothing
 half-made, hostile context tars, intermediate images, RUN --mount=type=cache,
 and the other clients: the python docker SDK and docker-compose build."""
+import http.server
 import io
 import json
+import threading
 import os
 import shutil
 import subprocess
@@ -257,3 +259,43 @@ def test_compose_build(bd, tmp_path):
                        timeout=120)
     assert p.returncode == 0, p.stdout + p.stderr
     assert run_image(bd, "composed:1") == "composed\n"
+
+
+@pytest.fixture
+def web(tmp_path):
+    """A static HTTP server on loopback for ADD <url>."""
+    root = tmp_path / "www"
+    (root / "files").mkdir(parents=True)
+    handler = lambda *a, **kw: http.server.SimpleHTTPRequestHandler(*a, directory=str(root), **kw)  # noqa: E731
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.RequestHandlerClass.log_message = lambda *a: None
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield root / "files", f"http://127.0.0.1:{server.server_address[1]}/files"
+    server.shutdown()
+
+
+def test_add_fetches_urls_without_unpacking(bd, tmp_path, web):
+    files, url = web
+    (files / "notes.txt").write_text("fetched over http\n")
+    with tarfile.open(files / "bundle.tar", "w") as t:
+        info = tarfile.TarInfo("inside.txt")
+        info.size = 2
+        t.addfile(info, io.BytesIO(b"x\n"))
+    ctx = write(tmp_path / "ctx", {"Dockerfile": f"FROM bb:latest\nADD {url}/notes.txt {url}/bundle.tar /got/\n"
+                                                 f"ADD {url}/notes.txt /renamed.txt\n"})
+    build(bd, ctx, "-t", "fetched")
+    out = bd.docker(CLIS[0], "run", "--rm", "fetched", "sh", "-c",
+                    "stat -c '%a %n' /got/* /renamed.txt; cat /got/notes.txt").stdout
+    assert out == "600 /got/bundle.tar\n600 /got/notes.txt\n600 /renamed.txt\nfetched over http\n", out
+    # A changed download is a changed step; an unchanged one is cached.
+    assert all(steps(build(bd, ctx).stdout))
+    (files / "notes.txt").write_text("changed\n")
+    assert steps(build(bd, ctx).stdout) == [False, False]
+
+
+def test_add_of_a_missing_url_fails_with_the_status(bd, tmp_path, web):
+    _, url = web
+    ctx = write(tmp_path / "ctx", {"Dockerfile": f"FROM bb:latest\nADD {url}/nope.txt /x\n"})
+    p = build(bd, ctx, check=False)
+    assert p.returncode == 1
+    assert f"ADD failed: failed to GET {url}/nope.txt with status 404" in p.stderr, p.stderr
