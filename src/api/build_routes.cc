@@ -81,6 +81,7 @@ engine::BuildOptions options_from(const Query& q) {
     for (const auto& c : cache_from)
       if (c.is_string()) o.cache_from.push_back(c.get<std::string>());
   o.target = q.get("target");
+  o.platform = q.get("platform");
   o.network_mode = q.get("networkmode");
   if (o.network_mode == "default") o.network_mode = "";
   o.no_cache = q.get_bool("nocache");

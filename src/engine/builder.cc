@@ -421,6 +421,20 @@ void Build::finish_stage(size_t pos, std::exception_ptr error) {
   stopper_.request_stop();
 }
 
+// FROM --platform (else the build's --platform): the local image must be
+// for it, as dockerd checks; berth runs linux/amd64 images only, so there
+// is no other variant to pull.
+void Build::check_platform(const std::string& ref, const ordered_json& config, std::string wanted) {
+  if (wanted.empty()) wanted = opts_.platform;
+  if (wanted.empty()) return;
+  std::string actual = config.value("os", "linux") + "/" + config.value("architecture", "amd64");
+  std::string normalized = to_lower(wanted);
+  if (normalized == "linux/x86_64" || normalized == "linux/amd64/v1") normalized = "linux/amd64";
+  if (normalized != actual)
+    throw BuildError(fmt::format("image with reference {} was found but does not match the specified platform: "
+                                 "wanted {}, actual: {}", ref, wanted, actual), 1);
+}
+
 void Build::from_step(StageState& st, const build::Stage& stage) {
   std::map<std::string, std::string, std::less<>> meta;
   for (const auto& [k, v] : meta_args_)
@@ -450,6 +464,7 @@ void Build::from_step(StageState& st, const build::Stage& stage) {
       image::ImageRecord img = resolve_image(base);
       st.image = img;
       st.config = ordered_json::parse(eng_.content().read(img.id));
+      check_platform(base, st.config, lex_.process_word(stage.platform, build::lookup_in(meta)));
     }
   }
   if (!st.config.contains("config") || !st.config["config"].is_object()) st.config["config"] = ordered_json::object();

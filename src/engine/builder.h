@@ -53,6 +53,7 @@ struct BuildOptions {
   std::map<std::string, std::string> labels;
   std::string target;
   std::string network_mode;               // RUN containers' NetworkMode; "" = default
+  std::string platform;                   // --platform: base images must be for it
   nlohmann::json host_config = nlohmann::json::object();  // RUN containers' resources (Memory, ShmSize, ...)
   std::vector<std::string> cache_from;    // accepted; local images are always candidates
   std::map<std::string, std::string> secrets;  // id -> content, for RUN --mount=type=secret

@@ -133,6 +133,7 @@ class Build {
   void finish_stage(size_t pos, std::exception_ptr error);
   void wait_to_stream();
   void from_step(StageState& st, const build::Stage& stage);
+  void check_platform(const std::string& ref, const ordered_json& config, std::string wanted);
   void dispatch(StageState& st, const build::Instruction& inst);
   void config_step(StageState& st, const build::Instruction& inst);
   void run_triggers(StageState& st);

@@ -434,6 +434,15 @@ CASES = {
         "FROM bb:latest AS one\n",
         target="nosuch",
         error="failed to reach build target nosuch in Dockerfile", code=1),
+    "from_platform_matching": Case(
+        "ARG P=linux/amd64\n"
+        "FROM --platform=$P bb:latest\n"
+        "ENV ON=amd64\n",
+        config={"Env": [PATH, "ON=amd64"]}),
+    "error_from_platform_not_matching": Case(
+        "FROM --platform=linux/arm64 bb:latest\n",
+        error="image with reference bb:latest was found but does not match the specified platform: "
+              "wanted linux/arm64, actual: linux/amd64", code=1),
     "error_empty_dockerfile": Case(
         "",
         error="the Dockerfile (Dockerfile) cannot be empty", code=1),
