@@ -1,6 +1,7 @@
 """A berthd on a private socket and data root, for end-to-end tests, and
 the `engine` fixture berthd test modules share (conftest files import it;
 rootfs_tar comes from tests/conftest.py)."""
+import contextlib
 import os
 import signal
 import socket
@@ -122,17 +123,34 @@ def wait_until(pred, timeout=10, what="condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+@contextlib.contextmanager
+def daemon_with_image(tmp, rootfs_tar, tag="busybox:latest"):
+    """A started daemon with rootfs_tar imported as `tag`. Containers outlive
+    the daemon by design: they are removed before it stops."""
+    d = Daemon(tmp).start()
+    try:
+        p = d.docker(CLIS[0], "import", str(rootfs_tar), tag)
+        assert p.returncode == 0, p.stderr
+        yield d
+        ids = d.docker(CLIS[0], "ps", "-aq").stdout.split()
+        if ids:
+            d.docker(CLIS[0], "rm", "-f", *ids)
+    finally:
+        d.stop()
+
+
+def classic_build(d, ctx, *args):
+    """`docker build` with the classic builder (DOCKER_BUILDKIT=0) against d."""
+    env = dict(os.environ, DOCKER_HOST=d.host, DOCKER_BUILDKIT="0")
+    env.pop("DOCKER_CONTEXT", None)
+    return subprocess.run([CLIS[0], "build", *args, "."], cwd=ctx, env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory, rootfs_tar):
     """One daemon per test module with busybox:latest imported."""
     if not BERTHD.exists():
         pytest.skip("berthd not built")
-    d = Daemon(tmp_path_factory.mktemp("berthd")).start()
-    p = d.docker(CLIS[0], "import", str(rootfs_tar), "busybox:latest")
-    assert p.returncode == 0, p.stderr
-    yield d
-    # Containers outlive the daemon by design: remove them before it stops.
-    ids = d.docker(CLIS[0], "ps", "-aq").stdout.split()
-    if ids:
-        d.docker(CLIS[0], "rm", "-f", *ids)
-    d.stop()
+    with daemon_with_image(tmp_path_factory.mktemp("berthd"), rootfs_tar) as d:
+        yield d

@@ -6,15 +6,15 @@ and the other clients: the python docker SDK and docker-compose build."""
 import http.server
 import io
 import json
-import threading
 import os
 import shutil
 import subprocess
 import tarfile
+import threading
 
 import pytest
 
-from berthd_daemon import BERTHD, CLIS, Daemon
+from berthd_daemon import BERTHD, CLIS, classic_build, daemon_with_image
 
 COMPOSE = shutil.which("docker-compose")
 
@@ -24,20 +24,12 @@ def bd(tmp_path, rootfs_tar):
     if not BERTHD.exists() or not CLIS:
         pytest.skip("berthd or docker CLI missing")
     (tmp_path / "d").mkdir()
-    d = Daemon(tmp_path / "d").start()
-    p = d.docker(CLIS[0], "import", str(rootfs_tar), "bb:latest")
-    assert p.returncode == 0, p.stderr
-    yield d
-    ids = d.docker(CLIS[0], "ps", "-aq").stdout.split()
-    if ids:
-        d.docker(CLIS[0], "rm", "-f", *ids)
-    d.stop()
+    with daemon_with_image(tmp_path / "d", rootfs_tar, "bb:latest") as d:
+        yield d
 
 
 def build(d, ctx, *args, check=True):
-    env = dict(os.environ, DOCKER_HOST=d.host, DOCKER_BUILDKIT="0")
-    env.pop("DOCKER_CONTEXT", None)
-    p = subprocess.run([CLIS[0], "build", *args, "."], cwd=ctx, env=env, capture_output=True, text=True, timeout=120)
+    p = classic_build(d, ctx, *args)
     if check:
         assert p.returncode == 0, p.stdout + p.stderr
     return p

@@ -2,13 +2,11 @@
 Dockerfile at the same time, yet prints what a sequential build would: Step
 numbers in order, each stage's lines together; a failing stage's error is
 the build's."""
-import os
 import re
-import subprocess
 
 import pytest
 
-from berthd_daemon import BERTHD, CLIS, Daemon
+from berthd_daemon import BERTHD, CLIS, classic_build, daemon_with_image
 
 
 @pytest.fixture
@@ -16,21 +14,8 @@ def bd(tmp_path, rootfs_tar):
     if not BERTHD.exists() or not CLIS:
         pytest.skip("berthd or docker CLI missing")
     (tmp_path / "d").mkdir()
-    d = Daemon(tmp_path / "d").start()
-    p = d.docker(CLIS[0], "import", str(rootfs_tar), "bb:latest")
-    assert p.returncode == 0, p.stderr
-    yield d
-    ids = d.docker(CLIS[0], "ps", "-aq").stdout.split()
-    if ids:
-        d.docker(CLIS[0], "rm", "-f", *ids)
-    d.stop()
-
-
-def build(d, ctx, *args):
-    env = dict(os.environ, DOCKER_HOST=d.host, DOCKER_BUILDKIT="0")
-    env.pop("DOCKER_CONTEXT", None)
-    return subprocess.run([CLIS[0], "build", *args, "."], cwd=ctx, env=env, capture_output=True, text=True,
-                          timeout=120)
+    with daemon_with_image(tmp_path / "d", rootfs_tar, "bb:latest") as d:
+        yield d
 
 
 # The host's uptime (a container's /proc/uptime is the host's): busybox's
@@ -58,7 +43,7 @@ def test_independent_stages_overlap_and_print_in_order(bd, tmp_path):
     ctx = tmp_path / "ctx"
     ctx.mkdir()
     (ctx / "Dockerfile").write_text(PARALLEL)
-    p = build(bd, ctx, "-t", "par:1")
+    p = classic_build(bd, ctx, "-t", "par:1")
     assert p.returncode == 0, p.stdout + p.stderr
 
     # Both stages' RUNs were running at the same time.
@@ -70,7 +55,7 @@ def test_independent_stages_overlap_and_print_in_order(bd, tmp_path):
 
     # The output is the sequential one: Steps 1..M, and what a step says
     # right after its Step line, not mixed into another stage's.
-    p = build(bd, ctx, "--no-cache")
+    p = classic_build(bd, ctx, "--no-cache")
     assert p.returncode == 0, p.stdout + p.stderr
     steps = step_lines(p.stdout)
     assert [s[0] for s in steps] == list(range(1, 9)), p.stdout
@@ -85,7 +70,7 @@ def test_target_skips_unneeded_stage(bd, tmp_path):
     ctx = tmp_path / "ctx"
     ctx.mkdir()
     (ctx / "Dockerfile").write_text(PARALLEL)
-    p = build(bd, ctx, "--target", "b")
+    p = classic_build(bd, ctx, "--target", "b")
     assert p.returncode == 0, p.stdout + p.stderr
     steps = step_lines(p.stdout)
     assert [(s[0], s[1]) for s in steps] == [(1, 2), (2, 2)], p.stdout
@@ -104,7 +89,7 @@ FROM bb:latest
 COPY --from=slow /bin/true /slow
 COPY --from=broken /bin/true /broken
 """)
-    p = build(bd, ctx)
+    p = classic_build(bd, ctx)
     assert p.returncode == 3, p.stdout + p.stderr
     assert "The command '/bin/sh -c echo broken-starts && exit 3' returned a non-zero code: 3" in p.stderr
     assert "build cancelled" not in p.stdout + p.stderr
