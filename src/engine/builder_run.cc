@@ -5,10 +5,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <climits>
 #include <future>
 #include <set>
 #include <thread>
 
+#include "base/fd.h"
 #include "base/fs.h"
 #include "base/strings.h"
 #include "engine/builder_internal.h"
@@ -80,11 +82,18 @@ nlohmann::json run_mounts(Build& b, const build::Instruction& inst, std::vector<
         mounted->emplace_back(b.mount_image(img));
         root = rootfs_paths(mounted->back()->path()).merged;
       }
+      // Resolved inside the root: a symlink in an uploaded context must not
+      // bind the host's /etc into the step.
+      UniqueFd root_fd(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+      if (!root_fd.valid()) fail_errno("RUN --mount={}: open {}", spec, root);
+      UniqueFd found = try_open_in_root(root_fd.get(), source, O_PATH);
+      if (!found.valid()) throw BuildError(fmt::format("RUN --mount={}: {}: not found", spec, source), 1);
+      char real[PATH_MAX];
+      ssize_t n = ::readlink(fd_path(found.get()).c_str(), real, sizeof real - 1);
+      if (n < 0) fail_errno("RUN --mount={}: resolve {}", spec, source);
       m["Type"] = "bind";
-      m["Source"] = path_join(root, source.substr(1));
+      m["Source"] = std::string(real, static_cast<size_t>(n));
       m["ReadOnly"] = !(kv.count("rw") || kv.count("readwrite"));
-      if (!path_exists(m["Source"].get<std::string>()))
-        throw BuildError(fmt::format("RUN --mount={}: {}: not found", spec, source), 1);
     } else if (type == "secret") {
       // BuildKit's rules: id defaults to the target's base name, the target
       // to /run/secrets/<id>; a missing secret is skipped unless required.
@@ -102,9 +111,17 @@ nlohmann::json run_mounts(Build& b, const build::Instruction& inst, std::vector<
       // never holds it (the mountpoint is left out, see mount_placeholder).
       std::string file = path_join(b.scratch_dir(), "secret-" + random_id().substr(0, 12));
       write_file(file, secret->second, 0400);
-      uid_t uid = kv.count("uid") ? static_cast<uid_t>(std::stoul(kv["uid"])) : 0;
-      gid_t gid = kv.count("gid") ? static_cast<gid_t>(std::stoul(kv["gid"])) : 0;
-      mode_t mode = kv.count("mode") ? static_cast<mode_t>(std::stoul(kv["mode"], nullptr, 8)) : 0400;
+      auto number = [&](const char* key, unsigned long dflt, int base) -> unsigned long {
+        if (!kv.count(key)) return dflt;
+        try {
+          return std::stoul(kv[key], nullptr, base);
+        } catch (const std::exception&) {
+          throw BuildError(fmt::format("RUN --mount={}: invalid {} {}", spec, key, kv[key]), 1);
+        }
+      };
+      uid_t uid = static_cast<uid_t>(number("uid", 0, 10));
+      gid_t gid = static_cast<gid_t>(number("gid", 0, 10));
+      mode_t mode = static_cast<mode_t>(number("mode", 0400, 8));
       if (::chown(file.c_str(), uid, gid) != 0 || ::chmod(file.c_str(), mode) != 0) fail_errno("secret {}", id);
       m = {{"Target", target}, {"Type", "bind"}, {"Source", file}, {"ReadOnly", true}};
     } else if (type == "ssh") {

@@ -291,3 +291,15 @@ def test_add_of_a_missing_url_fails_with_the_status(bd, tmp_path, web):
     p = build(bd, ctx, check=False)
     assert p.returncode == 1
     assert f"ADD failed: failed to GET {url}/nope.txt with status 404" in p.stderr, p.stderr
+
+
+def test_run_mount_bind_stays_in_the_context(bd, tmp_path):
+    # An uploaded context's symlink to /etc resolves inside the context, not on the host.
+    body = tar_of([("Dockerfile", b"FROM bb:latest\nRUN --mount=type=bind,source=link/hostname,target=/m cat /m\n",
+                    "file"),
+                   ("etc/hostname", b"context-hostname\n", "file"),
+                   ("link", "/etc", "sym")])
+    p = post_build(bd, body, "t=bound")
+    assert p.stdout.decode().rsplit("\n", 1)[1] == "200"
+    assert b"context-hostname" in p.stdout
+    assert open("/etc/hostname", "rb").read().strip() not in p.stdout
