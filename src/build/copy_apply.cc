@@ -15,6 +15,7 @@
 #include <cstring>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string_view>
 #include <thread>
 #include <tuple>
@@ -419,6 +420,22 @@ class Applier {
     if (::utimensat(parent, leaf.c_str(), ts, AT_SYMLINK_NOFOLLOW) != 0) fail_errno("set times");
   }
 
+  // Hard-links candidate at parent/leaf when it is exactly what copying
+  // `it` (whose source has stat src) would write; false to copy instead.
+  bool link_identical(const std::string& candidate, const struct stat& src, const CopyItem& it, int parent,
+                      const std::string& leaf) {
+    if (candidate.empty()) return false;
+    struct stat c;
+    if (::lstat(candidate.c_str(), &c) != 0 || !S_ISREG(c.st_mode) || c.st_size != src.st_size ||
+        (c.st_mode & 07777) != perm(it) || c.st_uid != uid_ || c.st_gid != gid_ ||
+        c.st_mtim.tv_sec != src.st_mtim.tv_sec || c.st_mtim.tv_nsec != src.st_mtim.tv_nsec)
+      return false;
+    // Two items linked to one inode would become a hard link pair in the
+    // layer where copies are two files.
+    if (!linked_.insert({c.st_dev, c.st_ino}).second) return false;
+    return ::linkat(AT_FDCWD, candidate.c_str(), parent, leaf.c_str(), 0) == 0;  // else copy (EEXIST, EMLINK...)
+  }
+
   void copy_file(const CopyItem& it, int parent, const std::string& leaf) {
     if (!it.hardlink_to.empty() && !extracted_.count(it.hardlink_to)) {
       // linkat cannot cross from the overlay to the upper file system: both
@@ -450,6 +467,7 @@ class Applier {
     if (!in.valid()) fail_errno("open source");
     struct stat st;
     if (::fstat(in.get(), &st) != 0) fail_errno("stat source");
+    if (current_upper() && opts_.link_source && link_identical(opts_.link_source(it), st, it, parent, leaf)) return;
     UniqueFd out;
     create(parent, leaf, "file", [&] {
       out.reset(::openat(parent, leaf.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
@@ -555,6 +573,7 @@ class Applier {
   std::unordered_set<std::string> extracted_;            // plan dests of unpacked archives
   bool use_copy_range_ = true;                           // until the kernel refuses it
   bool use_sendfile_ = true;
+  std::set<std::pair<dev_t, ino_t>> linked_;  // inodes link_identical used
   UniqueFd upper_;                                       // O_PATH; invalid: no fast path
   std::string root_real_;                                // root's real path, to map new directories to upper
   const std::optional<std::string> no_upper_;

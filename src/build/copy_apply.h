@@ -44,6 +44,7 @@
 #include <sys/types.h>
 
 #include <cstddef>
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -64,6 +65,13 @@ struct ApplyOptions {
   // empty: everything goes through root. Only ever an optimisation: when
   // the counterpart of a new directory cannot be found the merged view is used.
   std::string upper;
+  // A file identical to the item's (an earlier layer's copy, in the
+  // snapshot store) to hard-link instead of copying, or "". Used only for
+  // files written straight into upper, and only when the candidate's size,
+  // mode, owner and mtime are what the copy would give; the caller vouches
+  // for its content and that nothing ever writes to it (snapshots are
+  // immutable). Linking spares the file system an inode per file.
+  std::function<std::string(const CopyItem&)> link_source;
 };
 
 // Writes every item of plan under root (an existing directory). Throws

@@ -383,6 +383,8 @@ class Planner {
     if (digests_)
       for (const auto& [i, st] : hashed_) digests_->store(st, contents_[i]);
     image::Digest digest = plan_digest();
+    for (size_t i = 0; i < items_.size(); ++i)
+      if (items_[i].kind == CopyKind::file && items_[i].hardlink_to.empty()) items_[i].digest = contents_[i];
     return {std::move(items_), std::move(digest)};
   }
 

@@ -89,6 +89,7 @@ struct CopyItem {
   std::string name_if_dir;  // see contract: use dest/name_if_dir if dest is a dir
   bool ensure_only = false; // dir: create if missing, leave an existing one alone
   bool named = false;       // a source argument named this entry itself (ADD unpacks only those)
+  std::string digest;       // file: its content digest as the plan computed it (see below)
 };
 
 struct CopyPlan {

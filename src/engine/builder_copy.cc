@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
 #include <ctime>
 
 #include "base/fd.h"
@@ -85,6 +86,49 @@ std::string fetch_url(const std::string& url, const std::string& dir) {
 }
 
 }  // namespace
+
+std::string LinkIndex::candidate(const build::CopyItem& it) const {
+  auto f = files.find(it.dest);
+  if (fs.empty() || it.digest.empty() || f == files.end() || f->second != it.digest) return "";
+  std::string path = path_join(fs, it.dest.substr(1));
+  struct stat st;
+  if (!it.name_if_dir.empty() && ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+    path = path_join(path, it.name_if_dir);
+  // Only a file inside that snapshot: a symlink on the way must not lead out.
+  char real[PATH_MAX];
+  if (!::realpath(path.c_str(), real) || !std::string_view(real).starts_with(fs + "/")) return "";
+  return real;
+}
+
+// builder/copy-index/<key>: {"snapshot": chain id, "files": {dest: content digest}}.
+LinkIndex Build::read_link_index(const image::Digest& key) {
+  LinkIndex index;
+  std::string text;
+  if (!read_file_if_exists(path_join(eng_.options().data_root, "builder/copy-index/" + std::string(key.hex())), &text))
+    return index;
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (!j.is_object() || !j.contains("snapshot") || !j.contains("files")) return index;
+  try {
+    image::Digest chain = image::Digest::parse(j["snapshot"].get<std::string>());
+    if (!eng_.snapshots().exists(chain)) return index;
+    index.fs = eng_.snapshots().fs_path(chain);
+    for (const auto& [dest, digest] : j["files"].items()) index.files[dest] = digest.get<std::string>();
+  } catch (const std::exception&) {
+    return {};  // a damaged index only costs the copies
+  }
+  return index;
+}
+
+void Build::write_link_index(const image::Digest& key, const image::Digest& chain, const build::CopyPlan& plan) {
+  nlohmann::json files = nlohmann::json::object();
+  for (const auto& it : plan.items)
+    if (it.kind == build::CopyKind::file && !it.digest.empty()) files[it.dest] = it.digest;
+  std::string dir = path_join(eng_.options().data_root, "builder/copy-index");
+  mkdir_all(dir, 0700);
+  // Not fsynced: a lost index only costs the copies.
+  write_file_replace(path_join(dir, std::string(key.hex())),
+                     nlohmann::json{{"snapshot", chain.str()}, {"files", files}}.dump(), 0600);
+}
 
 std::unique_ptr<ScratchDir> Build::mount_image(const std::optional<image::ImageRecord>& img) {
   auto dir = std::make_unique<ScratchDir>(path_join(scratch_dir(), random_id().substr(0, 12)));
@@ -179,6 +223,13 @@ void Build::copy_step(StageState& st, const build::Instruction& inst) {
                                      chown_spec.value_or(""), chmod ? std::to_string(*chmod) : "");
   image::Digest key = step_key(st, key_text);
   if (use_cache(st, key)) return;
+  // The same instruction's last layer, whatever its parent was: files whose
+  // content and metadata have not changed are hard-linked from it.
+  image::Digest same_copy = image::sha256_of(fmt::format("{}\n{}\n{}\n{}\nchown={}\nchmod={}\n", inst.keyword,
+                                                         join(src.paths, "\n"), inst.flag("from").value_or(""),
+                                                         shown_dest, chown_spec.value_or(""),
+                                                         chmod ? std::to_string(*chmod) : ""));
+  LinkIndex previous = read_link_index(same_copy);
 
   auto target = mount_image(st.image);
   RootfsPaths p = rootfs_paths(target->path());
@@ -186,7 +237,8 @@ void Build::copy_step(StageState& st, const build::Instruction& inst) {
   if (chown_spec) ao.chown = resolve_chown(p.merged, *chown_spec);
   ao.chmod = chmod;
   ao.extract_archives = add;
-  ao.upper = p.upper;  // new directories are filled in upper directly: 2.5x fewer kernel cycles per file
+  ao.upper = p.upper;  // new directories are filled in upper directly, not through overlayfs
+  ao.link_source = [&previous](const build::CopyItem& it) { return previous.candidate(it); };
   try {
     build::apply_copy_plan(p.merged, plan, ao);
   } catch (const Error& e) {
@@ -199,6 +251,7 @@ void Build::copy_step(StageState& st, const build::Instruction& inst) {
   cc["Cmd"] = ordered_json(cmd);
   cc["Image"] = st.image_id();
   commit(st, key, created_by, std::move(cc), p.upper);
+  write_link_index(same_copy, st.image->chain_ids().back(), plan);
 }
 
 }  // namespace berth::engine

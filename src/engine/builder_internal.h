@@ -23,6 +23,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "build/copy_sources.h"
 #include "build/dockerfile.h"
 #include "build/dockerignore.h"
 #include "build/shell_expand.h"
@@ -56,6 +57,14 @@ struct StageState {
   std::vector<std::string> shell() const;
   // The values variables expand to: the stage's args, overridden by its Env.
   std::map<std::string, std::string, std::less<>> variables() const;
+};
+
+// Where COPY finds files it may hard-link instead of copying (builder_copy.cc).
+struct LinkIndex {
+  std::string fs;                            // the earlier layer's snapshot fs dir; "" for none
+  std::map<std::string, std::string> files;  // dest -> content digest in that layer
+  // The earlier copy of it, if it has the same content, else "".
+  std::string candidate(const build::CopyItem& it) const;
 };
 
 // Removes a directory tree on destruction (unmounting what is mounted below first).
@@ -117,6 +126,8 @@ class Build {
   // An overlay of img (its layers under a fresh upper dir) at <dir>/merged,
   // unmounted and removed with the ScratchDir.
   std::unique_ptr<ScratchDir> mount_image(const std::optional<image::ImageRecord>& img);
+  LinkIndex read_link_index(const image::Digest& key);
+  void write_link_index(const image::Digest& key, const image::Digest& chain, const build::CopyPlan& plan);
   // COPY --from: a stage's result (by name or index) or an image.
   image::ImageRecord copy_from_image(const std::string& from);
   const build::DockerIgnore* context_ignore();

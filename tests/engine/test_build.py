@@ -303,3 +303,45 @@ def test_run_mount_bind_stays_in_the_context(bd, tmp_path):
     assert p.stdout.decode().rsplit("\n", 1)[1] == "200"
     assert b"context-hostname" in p.stdout
     assert open("/etc/hostname", "rb").read().strip() not in p.stdout
+
+
+def layer_files(d, image, index):
+    """Regular files of the image's index-th layer: name -> (size, mode, uid, gid, mtime, sha256)."""
+    import hashlib
+    raw = subprocess.run([CLIS[0], "save", image], env=dict(os.environ, DOCKER_HOST=d.host), capture_output=True,
+                         timeout=60, check=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(raw)) as t:
+        manifest = json.load(t.extractfile("manifest.json"))
+        layer = t.extractfile(manifest[0]["Layers"][index]).read()
+    out = {}
+    with tarfile.open(fileobj=io.BytesIO(layer)) as lt:
+        for m in lt:
+            if m.isfile():
+                out[m.name] = (m.size, m.mode, m.uid, m.gid, m.mtime, hashlib.sha256(lt.extractfile(m).read()).hexdigest())
+    return out
+
+
+def test_unchanged_files_of_a_changed_copy_are_the_same_in_the_layer(bd, tmp_path):
+    # The second build links unchanged files from the first build's layer;
+    # its layer must hold exactly what copying gives (a build without the
+    # link index proves it), and the first image must not change.
+    files = {f"src/d{i % 3}/f{i}.txt": f"file {i}\n" * (i + 1) for i in range(30)}
+    ctx = write(tmp_path / "ctx", {"Dockerfile": "FROM bb:latest\nCOPY src/ /dst/\n", **files})
+    os.chmod(ctx / "src" / "d1" / "f4.txt", 0o751)
+    build(bd, ctx, "-t", "v1")
+    before = layer_files(bd, "v1", 1)
+    (ctx / "src" / "d2" / "f5.txt").write_text("changed\n")
+    os.chmod(ctx / "src" / "d0" / "f3.txt", 0o700)  # same content, other mode: copied, not linked
+    build(bd, ctx, "-t", "v2")
+    linked = layer_files(bd, "v2", 1)
+    # The two layers' snapshots share the unchanged files' inodes.
+    copies = list((bd.data / "snapshots").glob("*/fs/dst/d0/f0.txt"))
+    assert len(copies) == 2 and copies[0].stat().st_ino == copies[1].stat().st_ino
+    assert layer_files(bd, "v1", 1) == before
+    assert linked["dst/d2/f5.txt"][5] != before["dst/d2/f5.txt"][5]
+    assert linked["dst/d0/f3.txt"][1] == 0o700
+    changed = ("dst/d2/f5.txt", "dst/d0/f3.txt")
+    assert {k: v for k, v in linked.items() if k not in changed} == {k: v for k, v in before.items() if k not in changed}
+    shutil.rmtree(bd.data / "builder" / "copy-index")
+    build(bd, ctx, "--no-cache", "-t", "v2copied")
+    assert layer_files(bd, "v2copied", 1) == linked
