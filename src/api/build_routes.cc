@@ -293,8 +293,9 @@ json prune_build_cache(engine::Engine& eng) {
       it = candidates.erase(it);
     }
   }
-  // RUN --mount=type=cache directories are build cache too.
+  // RUN --mount=type=cache directories and COPY's link index are build cache too.
   remove_all(path_join(eng.options().data_root, "builder/cache-mounts"));
+  remove_all(path_join(eng.options().data_root, "builder/copy-index"));
   return {{"CachesDeleted", deleted}, {"SpaceReclaimed", space}};
 }
 
