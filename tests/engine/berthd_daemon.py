@@ -154,3 +154,13 @@ def engine(tmp_path_factory, rootfs_tar):
         pytest.skip("berthd not built")
     with daemon_with_image(tmp_path_factory.mktemp("berthd"), rootfs_tar) as d:
         yield d
+
+
+@pytest.fixture
+def bb_daemon(tmp_path, rootfs_tar):
+    """A daemon of its own per test with busybox imported as bb:latest (the build tests' base)."""
+    if not BERTHD.exists() or not CLIS:
+        pytest.skip("berthd or docker CLI missing")
+    (tmp_path / "d").mkdir()
+    with daemon_with_image(tmp_path / "d", rootfs_tar, "bb:latest") as d:
+        yield d

@@ -3,6 +3,7 @@ data root, driven by the real docker CLIs and the Python SDK."""
 import pytest
 
 from berthd_daemon import BERTHD, Daemon, engine  # noqa: F401 (shared fixture)
+from berthd_daemon import bb_daemon as bd  # noqa: F401 (shared fixture: the build tests' daemon)
 
 
 @pytest.fixture

@@ -14,18 +14,9 @@ import threading
 
 import pytest
 
-from berthd_daemon import BERTHD, CLIS, classic_build, daemon_with_image
+from berthd_daemon import CLIS, classic_build
 
 COMPOSE = shutil.which("docker-compose")
-
-
-@pytest.fixture
-def bd(tmp_path, rootfs_tar):
-    if not BERTHD.exists() or not CLIS:
-        pytest.skip("berthd or docker CLI missing")
-    (tmp_path / "d").mkdir()
-    with daemon_with_image(tmp_path / "d", rootfs_tar, "bb:latest") as d:
-        yield d
 
 
 def build(d, ctx, *args, check=True):

@@ -4,18 +4,7 @@ numbers in order, each stage's lines together; a failing stage's error is
 the build's."""
 import re
 
-import pytest
-
-from berthd_daemon import BERTHD, CLIS, classic_build, daemon_with_image
-
-
-@pytest.fixture
-def bd(tmp_path, rootfs_tar):
-    if not BERTHD.exists() or not CLIS:
-        pytest.skip("berthd or docker CLI missing")
-    (tmp_path / "d").mkdir()
-    with daemon_with_image(tmp_path / "d", rootfs_tar, "bb:latest") as d:
-        yield d
+from berthd_daemon import CLIS, classic_build
 
 
 # The host's uptime (a container's /proc/uptime is the host's): busybox's
