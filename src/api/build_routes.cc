@@ -112,6 +112,31 @@ engine::BuildOptions options_from(const Query& q) {
   return o;
 }
 
+// The credentials the client's X-Registry-Config (base64 JSON: registry ->
+// AuthConfig, as the docker CLI builds it from its config.json) holds for
+// ref's registry; anonymous when none.
+registry::AuthConfig auth_for(const std::string& header, const std::string& ref) {
+  if (header.empty()) return {};
+  json all;
+  try {
+    all = json::parse(base64_decode(header), nullptr, false);
+  } catch (const Error&) {
+    return {};  // dockerd too builds anonymously when the header does not decode
+  }
+  if (!all.is_object()) return {};
+  std::string domain;
+  try {
+    domain = image::parse_reference(ref).domain;
+  } catch (const Error&) {
+    return {};
+  }
+  std::vector<std::string> keys = {domain, "https://" + domain, "http://" + domain};
+  if (domain == "docker.io") keys.insert(keys.begin(), "https://index.docker.io/v1/");
+  for (const auto& k : keys)
+    if (all.contains(k) && all[k].is_object()) return parse_registry_auth(base64_encode(all[k].dump()));
+  return {};
+}
+
 // berth's extension for --secret: base64 of a JSON object {id: base64 content}.
 std::map<std::string, std::string> secrets_from(const std::string& header) {
   std::map<std::string, std::string> out;
@@ -237,12 +262,12 @@ void serve_build(engine::Engine& eng, engine::Distribution& dist, build::DigestC
   }
 
   BuildStream stream(res);
-  registry::AuthConfig auth;  // X-Registry-Config's credentials are not read yet: pulls are anonymous
+  std::string registry_config = req.header("X-Registry-Config");
   engine::BuildOutput out;
   out.stream = [&](const std::string& text) { stream.write({{"stream", text}}); };
   out.aux = [&](const json& v) { stream.write({{"aux", v}}); };
   out.pull = [&](const std::string& ref) {
-    dist.pull(ref, false, q.get("platform"), auth, [&](const registry::PullProgress& p) {
+    dist.pull(ref, false, q.get("platform"), auth_for(registry_config, ref), [&](const registry::PullProgress& p) {
       if (opts.quiet) return;
       json m = {{"status", p.status}};
       if (p.has_detail) m["progressDetail"] = {{"current", p.current}, {"total", p.total}};

@@ -15,6 +15,7 @@ import threading
 import pytest
 
 from berthd_daemon import CLIS, classic_build
+from registry_server import Registry, htpasswd_auth, write_auth
 
 COMPOSE = shutil.which("docker-compose")
 
@@ -336,3 +337,39 @@ def test_unchanged_files_of_a_changed_copy_are_the_same_in_the_layer(bd, tmp_pat
     shutil.rmtree(bd.data / "builder" / "copy-index")
     build(bd, ctx, "--no-cache", "-t", "v2copied")
     assert layer_files(bd, "v2copied", 1) == linked
+
+
+def test_from_a_private_registry_and_pull(bd, tmp_path):
+    """FROM an image only a registry with Basic auth has: berthd pulls it with
+    the credentials the CLI sends (X-Registry-Config, from its config.json);
+    a newer push is seen only with --pull."""
+    (tmp_path / "reg").mkdir()
+    reg = Registry(tmp_path / "reg", htpasswd_auth(tmp_path / "reg", "builder", "s3cret"))
+    (tmp_path / "cfg").mkdir()
+    write_auth(tmp_path / "cfg", reg.host, "builder", "s3cret")
+    env = dict(os.environ, DOCKER_HOST=bd.host, DOCKER_BUILDKIT="0", DOCKER_CONFIG=str(tmp_path / "cfg"))
+    env.pop("DOCKER_CONTEXT", None)
+
+    def docker(*args, cwd=None):
+        p = subprocess.run([CLIS[0], *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, p.stdout + p.stderr
+        return p.stdout
+
+    try:
+        base = f"{reg.host}/base:1"
+        docker("tag", "bb:latest", base)
+        docker("push", base)
+        docker("rmi", base)
+        ctx = write(tmp_path / "ctx", {"Dockerfile": f"FROM {base}\nRUN ls /newer 2>/dev/null || echo ol''d-base\n"})
+        out = docker("build", "-t", "app", ".", cwd=ctx)
+        assert "old-base" in out
+        # A newer base under the same tag: a plain build keeps the local one, --pull fetches it.
+        newer = write(tmp_path / "newer", {"Dockerfile": "FROM bb:latest\nRUN touch /newer\n"})
+        docker("build", "-t", base, ".", cwd=newer)
+        docker("push", base)
+        docker("tag", "bb:latest", base)  # the local tag back on the old image
+        assert "old-base" in docker("build", "--no-cache", ".", cwd=ctx)
+        out = docker("build", "--pull", "--no-cache", ".", cwd=ctx)
+        assert "old-base" not in out and "Pulling from base" in out, out
+    finally:
+        reg.stop()
