@@ -170,14 +170,55 @@ image::Digest Build::step_key(const StageState& st, const std::string& what) con
   return image::sha256_of(st.image_id() + "\n" + what);
 }
 
-bool Build::use_cache(StageState& st, const image::Digest& key) {
+bool Build::use_cache(StageState& st, const image::Digest& key, const std::string& created_by) {
   if (opts_.no_cache) return false;
   auto hit = cache_.lookup(key);
-  if (!hit) return false;
+  if (!hit) {
+    if (created_by.empty() || !use_cache_from(st, key, created_by)) return false;
+    hit = st.image->id;
+  }
   st.image = eng_.images().get(*hit);
   st.config = ordered_json::parse(eng_.content().read(*hit));
   say(" ---> Using cache\n");
   return true;
+}
+
+// --cache-from (dockerd's imageSourcesCache): when the step's parent is a
+// prefix of a source image (the same history and layers so far) and that
+// image's next history entry is this step, the step takes that entry's
+// layer instead of running. The source's layers are local already, so the
+// result is a new record over existing snapshots.
+bool Build::use_cache_from(StageState& st, const image::Digest& key, const std::string& created_by) {
+  if (opts_.cache_from.empty() || !st.image) return false;
+  const ordered_json& mine = st.config["history"];
+  size_t entries = mine.is_array() ? mine.size() : 0, layers = st.image->diff_ids.size();
+  for (const auto& ref : opts_.cache_from) {
+    auto source = eng_.images().find(ref);
+    if (!source || source->diff_ids.size() <= layers ||
+        !std::equal(st.image->diff_ids.begin(), st.image->diff_ids.end(), source->diff_ids.begin()))
+      continue;
+    ordered_json theirs = ordered_json::parse(eng_.content().read(source->id)).value("history", ordered_json::array());
+    if (!theirs.is_array() || theirs.size() <= entries) continue;
+    bool same = true;
+    for (size_t i = 0; i < entries && same; ++i)
+      same = theirs[i].value("created_by", "") == mine[i].value("created_by", "") &&
+             theirs[i].value("empty_layer", false) == mine[i].value("empty_layer", false);
+    const ordered_json& next = theirs[entries];
+    if (!same || next.value("created_by", "") != created_by || next.value("empty_layer", false)) continue;
+    NewImage img;
+    img.config = st.config;
+    img.config["created"] = next.value("created", now_rfc3339_nano());
+    img.config["history"].push_back(next);
+    img.config["rootfs"]["diff_ids"].push_back(source->diff_ids[layers].str());
+    img.parent_layers = st.image->layers;
+    img.parent_layers.push_back(source->layers[layers]);
+    img.parent = st.image->id;
+    image::ImageRecord rec = store_image(eng_, std::move(img));
+    cache_.store(key, rec.id);
+    st.image = rec;
+    return true;
+  }
+  return false;
 }
 
 void Build::commit(StageState& st, const image::Digest& key, const std::string& created_by,

@@ -222,7 +222,7 @@ void Build::copy_step(StageState& st, const build::Instruction& inst) {
   std::string key_text = fmt::format("{}\n{}\nchown={}\nchmod={}\n", inst.keyword, created_by,
                                      chown_spec.value_or(""), chmod ? std::to_string(*chmod) : "");
   image::Digest key = step_key(st, key_text);
-  if (use_cache(st, key)) return;
+  if (use_cache(st, key, created_by)) return;
   // The same instruction's last layer, whatever its parent was: files whose
   // content and metadata have not changed are hard-linked from it.
   image::Digest same_copy = image::sha256_of(fmt::format("{}\n{}\n{}\n{}\nchown={}\nchmod={}\n", inst.keyword,

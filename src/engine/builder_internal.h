@@ -118,7 +118,9 @@ class Build {
   // Cache: the key of a step on top of st's image; use_cache moves st onto
   // a cached result (and says so) when there is one.
   image::Digest step_key(const StageState& st, const std::string& what) const;
-  bool use_cache(StageState& st, const image::Digest& key);
+  // created_by (RUN, COPY, ADD): also look for the step in --cache-from images.
+  bool use_cache(StageState& st, const image::Digest& key, const std::string& created_by = "");
+  bool use_cache_from(StageState& st, const image::Digest& key, const std::string& created_by);
   // Stores a new image on top of st (with the layer in diff_dir when given),
   // records it in the cache under key and moves st onto it.
   void commit(StageState& st, const image::Digest& key, const std::string& created_by, ordered_json container_config,

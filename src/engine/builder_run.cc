@@ -213,7 +213,7 @@ void Build::run_step(StageState& st, const build::Instruction& inst) {
   std::string network = inst.flag("network").value_or(opts_.network_mode);
   std::vector<std::string> mount_specs = inst.flag_all("mount");
   image::Digest key = step_key(st, "RUN\n" + created_by + "\n" + network + "\n" + join(mount_specs, "\n"));
-  if (use_cache(st, key)) return;
+  if (use_cache(st, key, created_by)) return;
   if (!st.image) throw BuildError(fmt::format("The command '{}' cannot run: FROM scratch has no files", join(argv, " ")), 1);
 
   std::vector<std::unique_ptr<ScratchDir>> mounted;

@@ -373,3 +373,17 @@ def test_from_a_private_registry_and_pull(bd, tmp_path):
         assert "old-base" not in out and "Pulling from base" in out, out
     finally:
         reg.stop()
+
+
+def test_cache_from_takes_layers_from_an_image(bd, tmp_path):
+    # After the step cache is gone, --cache-from an image built from the same
+    # Dockerfile (as if pulled) gives its RUN layer back without running it.
+    ctx = write(tmp_path / "ctx", {"Dockerfile": "FROM bb:latest\nENV V=1\nRUN head -c 16 /dev/urandom | od -An -tx1 > /stamp\nCMD [\"cat\", \"/stamp\"]\n"})
+    build(bd, ctx, "-t", "published:1")
+    stamp = run_image(bd, "published:1")
+    assert bd.docker(CLIS[0], "builder", "prune", "-f").returncode == 0
+    out = build(bd, ctx, "--cache-from", "published:1", "-t", "again").stdout
+    assert "Running in" not in out and out.count("Using cache") == 1, out
+    assert run_image(bd, "again") == stamp
+    out = build(bd, ctx, "--no-cache", "-t", "fresh").stdout
+    assert "Running in" in out and run_image(bd, "fresh") != stamp
