@@ -70,6 +70,17 @@ CASES = {
         "LABEL path=C:\\win\n",
         config={"Labels": {"path": "C:\\win"}},
         check="cat /x", out="a b\n"),
+    "syntax_directive_is_accepted": Case(
+        "# syntax=docker/dockerfile:1\n"
+        "FROM bb:latest\n"
+        "ENV A=1\n",
+        config={"Env": [PATH, "A=1"]}),
+    "proxy_args_reach_run_without_arg_and_stay_out_of_the_image": Case(
+        "FROM bb:latest\n"
+        "RUN echo \"proxy=$HTTP_PROXY no=$no_proxy\" > /p\n",
+        args={"HTTP_PROXY": "http://proxy.example:3128", "no_proxy": "localhost"},
+        config={"Env": [PATH]},
+        check="cat /p", out="proxy=http://proxy.example:3128 no=localhost\n"),
     "directive_after_comment_is_a_comment": Case(
         "# hello\n"
         "# escape=`\n"
