@@ -268,11 +268,7 @@ void serve_build(engine::Engine& eng, engine::Distribution& dist, build::DigestC
   out.aux = [&](const json& v) { stream.write({{"aux", v}}); };
   out.pull = [&](const std::string& ref) {
     dist.pull(ref, false, q.get("platform"), auth_for(registry_config, ref), [&](const registry::PullProgress& p) {
-      if (opts.quiet) return;
-      json m = {{"status", p.status}};
-      if (p.has_detail) m["progressDetail"] = {{"current", p.current}, {"total", p.total}};
-      if (!p.id.empty()) m["id"] = p.id;
-      stream.write(m);
+      if (!opts.quiet) stream.write(pull_progress_json(p));
     });
   };
   try {

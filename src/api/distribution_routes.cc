@@ -55,18 +55,7 @@ class MessageStream {
  public:
   explicit MessageStream(Response& res) : res_(res) {}
 
-  void send(const registry::PullProgress& p) {
-    json m = {{"status", p.status}};
-    if (p.has_detail) {
-      m["progressDetail"] = {{"current", p.current}, {"total", p.total}};
-    } else if (is_layer_id(p.id)) {
-      // dockerd's per-layer lines carry an empty detail; "latest: Pulling
-      // from x" does not, and clients draw the two kinds differently.
-      m["progressDetail"] = json::object();
-    }
-    if (!p.id.empty()) m["id"] = p.id;
-    write(m);
-  }
+  void send(const registry::PullProgress& p) { write(pull_progress_json(p)); }
   void write(const json& m) {
     if (!res_.answered()) res_.start_stream(200, "application/json");
     res_.write(m.dump() + "\n");
@@ -83,6 +72,19 @@ class MessageStream {
 };
 
 }  // namespace
+
+json pull_progress_json(const registry::PullProgress& p) {
+  json m = {{"status", p.status}};
+  if (p.has_detail) {
+    m["progressDetail"] = {{"current", p.current}, {"total", p.total}};
+  } else if (is_layer_id(p.id)) {
+    // dockerd's per-layer lines carry an empty detail; "latest: Pulling
+    // from x" does not, and clients draw the two kinds differently.
+    m["progressDetail"] = json::object();
+  }
+  if (!p.id.empty()) m["id"] = p.id;
+  return m;
+}
 
 registry::AuthConfig parse_registry_auth(const std::string& header) {
   if (header.empty()) return {};

@@ -13,6 +13,8 @@
 
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "api/router.h"
 #include "engine/distribution.h"
 #include "registry/repository.h"
@@ -23,6 +25,9 @@ void add_distribution_routes(Router& router, engine::Distribution& dist);
 
 // The pull half of POST /images/create (the import half is in image_routes).
 void serve_pull(engine::Distribution& dist, Request& req, Response& res);
+
+// One progress line of a pull as dockerd writes it (also inside a build's stream).
+nlohmann::json pull_progress_json(const registry::PullProgress& p);
 
 // Decodes an X-Registry-Auth header value ("" gives empty credentials).
 registry::AuthConfig parse_registry_auth(const std::string& header);
