@@ -14,7 +14,7 @@
 #include "api/container_routes.h"
 #include "api/distribution_routes.h"
 #include "api/event_routes.h"
-#include "api/http_server.h"
+#include "api/http.h"
 #include "api/image_routes.h"
 #include "api/network_routes.h"
 #include "api/router.h"
@@ -237,7 +237,7 @@ int run(int argc, char** argv) {
   api::add_volume_routes(router, engine);
   api::add_build_routes(router, engine, distribution);
   api::HttpServer server([&router](api::Request& req, api::Response& res) { router.serve(req, res); },
-                         api::HttpServer::Options{});
+                         api::engine_server_options());
 
   std::vector<std::string> sockets;
   try {

@@ -3,6 +3,7 @@
 #include <time.h>
 
 #include "api/volume_json.h"
+#include "api/filters.h"
 #include "base/clock.h"
 #include "base/strings.h"
 

@@ -8,7 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "api/query.h"
+#include "api/filters.h"
 #include "engine/container.h"
 
 namespace berth::api {

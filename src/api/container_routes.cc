@@ -11,6 +11,7 @@
 #include "api/container_json.h"
 #include "api/stats_json.h"
 #include "api/stream_pump.h"
+#include "api/filters.h"
 #include "base/clock.h"
 #include "base/process.h"
 #include "base/strings.h"
@@ -38,7 +39,7 @@ void list(engine::Engine& eng, Request& req, Response& res) {
   const Query& q = req.query();
   bool all = q.get_bool("all");
   long long limit = q.get_int("limit", -1);
-  Filters f = q.filters();
+  Filters f = query_filters(q);
   std::vector<std::string> ancestors;
   if (auto it = f.find("ancestor"); it != f.end())
     for (const auto& a : it->second)
@@ -306,7 +307,7 @@ void add_container_routes(Router& r, engine::Engine& eng) {
     res.send(204);
   });
   r.add("POST", "/containers/prune", [&eng](Request& req, Response& res) {
-    Filters f = req.query().filters();
+    Filters f = query_filters(req.query());
     auto removed = eng.prune([&](const engine::Container& c) { return container_matches(c, f, {}); });
     res.send_json(200, {{"ContainersDeleted", removed.empty() ? json(nullptr) : json(removed)}, {"SpaceReclaimed", 0}});
   });

@@ -1,4 +1,5 @@
 #include "api/distribution_routes.h"
+#include "api/filters.h"
 
 #include <optional>
 
@@ -162,7 +163,7 @@ void add_distribution_routes(Router& router, engine::Distribution& dist) {
     long long limit = 25;
     if (q.has("limit") && (!parse_int64(q.get("limit"), &limit) || limit < 1 || limit > 100))
       throw ApiError(400, fmt::format("limit {} is outside the range of [1, 100]", q.get("limit")));
-    Filters f = q.filters();
+    Filters f = query_filters(q);
     long long min_stars = 0;
     std::optional<bool> official, automated;
     for (const auto& [key, values] : f) {

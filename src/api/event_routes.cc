@@ -1,4 +1,5 @@
 #include "api/event_routes.h"
+#include "api/filters.h"
 
 #include "base/clock.h"
 #include "base/strings.h"
@@ -54,7 +55,7 @@ void add_event_routes(Router& router, engine::EventLog& events) {
     int64_t now = engine::now_nanos();
     int64_t since = q.has("since") ? parse_time_param(q.get("since")) : now;
     int64_t until = parse_time_param(q.get("until"));
-    Filters f = q.filters();
+    Filters f = query_filters(q);
     res.start_stream(200, "application/json");
     if (until && until <= now && !q.has("since")) return;
     events.subscribe(

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "api/router.h"
+#include "api/filters.h"
 #include "engine/events.h"
 
 namespace berth::api {

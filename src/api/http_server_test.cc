@@ -1,5 +1,6 @@
-#include "api/http_server.h"
+#include "api/http.h"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -14,6 +15,8 @@
 #include <gtest/gtest.h>
 
 #include "api/router.h"
+#include "base/fd.h"
+#include "base/fs.h"
 #include "api/system_routes.h"
 
 namespace berth::api {
@@ -90,6 +93,10 @@ class HttpServerTest : public ::testing::Test {
     router_.add("GET", "/fail", [](Request&, Response&) { throw Error("boom"); });
     router_.add("GET", "/conflict", [](Request&, Response&) { throw ApiError(409, "name in use"); });
     router_.add("GET", "/nothing", [](Request&, Response&) {});
+    router_.add("GET", "/file", [this](Request&, Response& res) {
+      UniqueFd fd(::open((dir_ / "file").c_str(), O_RDONLY | O_CLOEXEC));
+      res.send_file(200, "application/octet-stream", fd.get(), 3, 300000);
+    });
     router_.add("GET", "/wait", [](Request& req, Response& res) {
       res.start_stream(200, "application/json");
       while (!req.stop_token().stop_requested()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -108,7 +115,7 @@ class HttpServerTest : public ::testing::Test {
       }
       ASSERT_EQ(::write(h.fd.get(), out.data(), out.size()), static_cast<ssize_t>(out.size()));
     });
-    HttpServer::Options opts;
+    HttpServer::Options opts = engine_server_options();
     opts.max_body_bytes = 1 << 20;
     server_ = std::make_unique<HttpServer>([this](Request& q, Response& s) { router_.serve(q, s); }, opts);
     server_->listen_unix(path_, 0660);
@@ -257,6 +264,18 @@ TEST_F(HttpServerTest, ManyConcurrentSlowHandlersDoNotStarveOthers) {
   Client c(path_);
   EXPECT_EQ(c.request(http::verb::get, "/echo/free").result_int(), 200);
   server_->stop();
+}
+
+TEST_F(HttpServerTest, SendFileSendsTheRangeAndKeepsTheConnection) {
+  std::string data;
+  for (int i = 0; i < 400000; ++i) data += static_cast<char>('a' + i % 26);
+  write_file((dir_ / "file").string(), data);
+  Client c(path_);
+  auto res = c.request(http::verb::get, "/file");
+  EXPECT_EQ(res.result_int(), 200);
+  EXPECT_EQ(res[http::field::content_length], "300000");
+  EXPECT_EQ(res.body(), data.substr(3, 300000));
+  EXPECT_EQ(c.request(http::verb::get, "/echo/next").result_int(), 200);
 }
 
 TEST(SystemRoutes, PingVersionInfo) {

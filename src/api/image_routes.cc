@@ -12,6 +12,7 @@
 #include "api/distribution_routes.h"
 #include "api/stream_pump.h"
 #include "api/volume_routes.h"
+#include "api/filters.h"
 #include "base/clock.h"
 #include "base/fs.h"
 #include "base/strings.h"
@@ -280,7 +281,7 @@ json delete_image(engine::Engine& eng, const std::string& name, bool force, bool
 
 void add_image_routes(Router& router, engine::Engine& eng, engine::Distribution& dist) {
   router.add("GET", "/images/json", [&eng](Request& req, Response& res) {
-    Filters f = req.query().filters();
+    Filters f = query_filters(req.query());
     bool all = req.query().get_bool("all");
     bool dangling_only = false;
     if (auto it = f.find("dangling"); it != f.end() && !it->second.empty())
@@ -367,7 +368,7 @@ void add_image_routes(Router& router, engine::Engine& eng, engine::Distribution&
     res.send_json(200, delete_image(eng, req.param("name"), req.query().get_bool("force"), !req.query().get_bool("noprune")));
   });
   router.add("POST", "/images/prune", [&eng](Request& req, Response& res) {
-    Filters f = req.query().filters();
+    Filters f = query_filters(req.query());
     bool dangling_only = true;
     if (auto it = f.find("dangling"); it != f.end() && !it->second.empty())
       dangling_only = it->second[0] == "true" || it->second[0] == "1";

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "api/query.h"
+#include "api/filters.h"
 #include "base/clock.h"
 
 namespace berth::api {
@@ -56,7 +56,7 @@ bool network_matches(engine::Engine& eng, const json& n, const Filters& f) {
 }
 
 void list(engine::Engine& eng, Request& req, Response& res) {
-  Filters f = req.query().filters();
+  Filters f = query_filters(req.query());
   for (const auto& [k, v] : f)
     if (k != "dangling" && k != "driver" && k != "id" && k != "label" && k != "name" && k != "scope" && k != "type")
       throw ApiError(400, fmt::format("invalid filter '{}'", k));
@@ -95,7 +95,7 @@ void disconnect(engine::Engine& eng, Request& req, Response& res) {
 }
 
 void prune(engine::Engine& eng, Request& req, Response& res) {
-  Filters f = req.query().filters();
+  Filters f = query_filters(req.query());
   int64_t until = 0;
   if (auto it = f.find("until"); it != f.end() && !it->second.empty()) until = parse_time_param(it->second[0]);
   auto removed = eng.prune_networks([&](const json& n) {

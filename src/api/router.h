@@ -20,7 +20,7 @@
 #include <string_view>
 #include <vector>
 
-#include "api/http_server.h"
+#include "api/http.h"
 
 namespace berth::api {
 

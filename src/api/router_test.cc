@@ -1,4 +1,5 @@
 #include "api/router.h"
+#include "api/filters.h"
 
 #include <gtest/gtest.h>
 
@@ -118,7 +119,7 @@ TEST(Filters, BothEncodings) {
   // {"label":{"com.docker.compose.project=x":true},"status":{"exited":true}}, as the CLI sends it.
   Query q = Query::parse(
       "filters=%7B%22label%22%3A%7B%22com.docker.compose.project%3Dx%22%3Atrue%7D%2C%22status%22%3A%7B%22exited%22%3Atrue%7D%7D");
-  Filters f = q.filters();
+  Filters f = query_filters(q);
   EXPECT_EQ(f.at("label"), std::vector<std::string>{"com.docker.compose.project=x"});
   EXPECT_EQ(f.at("status"), std::vector<std::string>{"exited"});
 
@@ -126,7 +127,7 @@ TEST(Filters, BothEncodings) {
   EXPECT_EQ(legacy.at("name"), (std::vector<std::string>{"a", "b"}));
   EXPECT_EQ(legacy.at("dangling"), std::vector<std::string>{"true"});
 
-  EXPECT_TRUE(Query().filters().empty());
+  EXPECT_TRUE(query_filters(Query()).empty());
   EXPECT_THROW(parse_filters("{nope"), ApiError);
   EXPECT_THROW(parse_filters(R"({"a":1})"), ApiError);
   EXPECT_THROW(parse_filters(R"([1])"), ApiError);

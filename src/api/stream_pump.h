@@ -15,7 +15,7 @@
 #include <string_view>
 #include <vector>
 
-#include "api/http_server.h"
+#include "api/http.h"
 #include "base/fd.h"
 
 namespace berth::api {

@@ -1,4 +1,5 @@
 #include "api/stream_pump.h"
+#include "api/filters.h"
 
 #include <sys/socket.h>
 #include <unistd.h>

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <regex>
 
-#include "api/query.h"
+#include "api/filters.h"
 #include "api/volume_json.h"
 
 namespace berth::api {
@@ -43,7 +43,7 @@ bool name_matches(const std::string& name, const std::string& pattern) {
 }
 
 void list(engine::Engine& eng, Request& req, Response& res) {
-  Filters f = req.query().filters();
+  Filters f = query_filters(req.query());
   check_filter_keys(f, {"dangling", "driver", "label", "name"});
   std::optional<bool> dangling;
   if (auto it = f.find("dangling"); it != f.end()) {
@@ -97,7 +97,7 @@ void create(engine::Engine& eng, Request& req, Response& res) {
 }
 
 void prune(engine::Engine& eng, Request& req, Response& res) {
-  Filters f = req.query().filters();
+  Filters f = query_filters(req.query());
   check_filter_keys(f, {"all", "label", "label!"});
   bool all = compare_versions(req.api_version(), "1.42") < 0;  // API 1.42 made prune spare named volumes
   if (auto it = f.find("all"); it != f.end()) {

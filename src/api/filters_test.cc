@@ -1,4 +1,4 @@
-#include "api/query.h"
+#include "api/filters.h"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
-// HttpServer: the Engine API's HTTP/1.1 transport, on unix sockets and
-// loopback TCP.
+// HttpServer: the HTTP/1.1 transport of berthd's Engine API and of
+// berth-hub, on unix sockets and TCP.
 //
 // Contract:
 // - One io_context with a small fixed pool of threads accepts connections and
@@ -16,8 +16,8 @@
 //   Response::start_stream + write (chunked) or Response::hijack (the socket
 //   leaves HTTP). If it sends nothing the client gets "200" with no body. If
 //   it throws before answering, the server answers 500 {"message": what()}.
-// - Every response carries docker's headers (Api-Version, Docker-Experimental,
-//   Ostype, Server).
+// - Every response carries Options::default_headers (the Engine API puts
+//   docker's Api-Version, Ostype and Server there).
 // - stop() shuts every connection down (unblocking handlers stuck in socket
 //   I/O), requests stop on every Request::stop_token(), and joins all threads.
 #pragma once
@@ -36,15 +36,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "api/query.h"
+#include "http/query.h"
 #include "base/fd.h"
 
-namespace berth::api {
-
-// The maximum Engine API version served, and the oldest accepted.
-inline constexpr std::string_view kApiVersion = "1.41";
-inline constexpr std::string_view kMinApiVersion = "1.12";
-inline constexpr std::string_view kServerHeader = "Berth/0.1 (linux)";
+namespace berth::http {
 
 namespace detail {
 class Connection;
@@ -78,8 +73,10 @@ class Request {
   // Streams the body: up to n bytes into buf, 0 at its end. Do not mix with body().
   size_t read_body(char* buf, size_t n);
 
-  // Set by the router: the API version the client asked for (kApiVersion when
-  // the path had no /vN.NN prefix), path parameters and the parsed query.
+  // Set by the router: the API version the client asked for (the router's
+  // default when the path had none), path parameters and the parsed query.
+  // Until then path() is the target without its query and query() is parsed
+  // from the target.
   const std::string& api_version() const { return api_version_; }
   const std::string& path() const { return path_; }
   std::string param(const std::string& name) const;
@@ -122,6 +119,9 @@ class Response {
   // Content-Length) and no body.
   void send(int status, std::string_view content_type = {}, std::string_view body = {});
   void send_json(int status, const nlohmann::json& j);
+  // A complete response whose body is length bytes of fd from offset, sent
+  // with sendfile(2) (blobs of any size without copying them through memory).
+  void send_file(int status, std::string_view content_type, int fd, uint64_t offset, uint64_t length);
   // Docker's error shape: {"message": "..."}.
   void send_error(int status, std::string_view message);
 
@@ -159,6 +159,8 @@ class HttpServer {
     size_t max_body_bytes = size_t{64} << 20;
     // Idle worker threads kept for reuse.
     int max_idle_workers = 8;
+    // Sent on every response, hijacked ones included.
+    std::vector<std::pair<std::string, std::string>> default_headers;
   };
 
   HttpServer(Handler handler, Options options);
@@ -180,4 +182,4 @@ class HttpServer {
   std::unique_ptr<detail::ServerImpl> impl_;
 };
 
-}  // namespace berth::api
+}  // namespace berth::http

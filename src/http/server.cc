@@ -1,6 +1,8 @@
-#include "api/http_server.h"
+#include "http/server.h"
 
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -18,11 +20,11 @@
 #include "base/error.h"
 #include "base/strings.h"
 
-namespace berth::api {
+namespace berth::http {
 
 namespace net = boost::asio;
 namespace beast = boost::beast;
-namespace http = beast::http;
+namespace bhttp = beast::http;
 using Socket = net::generic::stream_protocol::socket;
 using Acceptor = net::basic_socket_acceptor<net::generic::stream_protocol>;
 using boost::system::error_code;
@@ -160,13 +162,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
     parser_.emplace();
     parser_->header_limit(1 << 20);
     parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
-    http::async_read_header(socket_, buffer_, *parser_, [self = shared_from_this()](error_code ec, size_t) {
+    bhttp::async_read_header(socket_, buffer_, *parser_, [self = shared_from_this()](error_code ec, size_t) {
       if (ec) return;  // closed or garbage: drop the connection
       self->server_->post([self] { self->server_->serve(self); });
     });
   }
 
-  const http::request<http::buffer_body>& request() const { return parser_->get(); }
+  const bhttp::request<bhttp::buffer_body>& request() const { return parser_->get(); }
   bool on_unix_socket() {
     struct sockaddr_storage addr {};
     socklen_t len = sizeof addr;
@@ -180,8 +182,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
       parser_->get().body().data = buf;
       parser_->get().body().size = n;
       error_code ec;
-      http::read_some(socket_, buffer_, *parser_, ec);
-      if (ec == http::error::need_buffer) ec = {};
+      bhttp::read_some(socket_, buffer_, *parser_, ec);
+      if (ec == bhttp::error::need_buffer) ec = {};
       if (ec) {
         broken_ = true;
         throw Error("read request body: " + ec.message());
@@ -213,17 +215,39 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
   }
   template <class Body>
-  void write_message(http::response<Body>& res, bool header_only) {
+  void write_message(bhttp::response<Body>& res, bool header_only) {
     error_code ec;
     if (header_only) {
-      http::response_serializer<Body> sr{res};
-      http::write_header(socket_, sr, ec);
+      bhttp::response_serializer<Body> sr{res};
+      bhttp::write_header(socket_, sr, ec);
     } else {
-      http::write(socket_, res, ec);
+      bhttp::write(socket_, res, ec);
     }
     if (ec) {
       broken_ = true;
       throw Error("write response: " + ec.message());
+    }
+  }
+  void send_file(int fd, uint64_t offset, uint64_t length) {
+    // The socket is non-blocking (asio's async reads): wait for room with poll.
+    int sock = socket_.native_handle();
+    off_t off = static_cast<off_t>(offset);
+    uint64_t left = length;
+    while (left > 0) {
+      ssize_t n = ::sendfile(sock, fd, &off, std::min<uint64_t>(left, size_t{1} << 30));
+      if (n > 0) {
+        left -= static_cast<uint64_t>(n);
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EAGAIN) {
+        struct pollfd p{sock, POLLOUT, 0};
+        ::poll(&p, 1, -1);
+        continue;
+      }
+      broken_ = true;
+      if (n == 0) throw Error("send file: the file is shorter than the response's length");
+      fail_errno("send file");
     }
   }
   template <class Chunk>
@@ -257,7 +281,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     socket_.shutdown(net::socket_base::shutdown_send, ec);
   }
 
-  bool head() const { return parser_->get().method() == http::verb::head; }
+  bool head() const { return parser_->get().method() == bhttp::verb::head; }
   bool keep_alive() const { return parser_->get().keep_alive(); }
   bool broken() const { return broken_; }
   void mark_broken() { broken_ = true; }
@@ -268,7 +292,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Socket socket_;
   ServerImpl* server_;
   beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::buffer_body>> parser_;
+  std::optional<bhttp::request_parser<bhttp::buffer_body>> parser_;
   bool broken_ = false;
   bool hijacked_ = false;
 };
@@ -281,9 +305,9 @@ Request::Request(detail::Connection* conn, std::stop_token stop) : conn_(conn), 
   const auto& r = conn_->request();
   method_ = std::string(r.method_string());
   target_ = std::string(r.target());
-  api_version_ = std::string(kApiVersion);
   size_t q = target_.find('?');
   path_ = target_.substr(0, q);
+  if (q != std::string::npos) query_ = Query::parse(std::string_view(target_).substr(q + 1));
 }
 
 std::string Request::header(std::string_view name) const {
@@ -303,7 +327,7 @@ const std::string& Request::body() {
   char buf[16384];
   while (size_t n = conn_->read_body(buf, sizeof buf)) {
     if (body_.size() + n > limit) {
-      throw ApiError(413, fmt::format("request body exceeds {} bytes", limit));
+      throw HttpError(413, fmt::format("request body exceeds {} bytes", limit));
     }
     body_.append(buf, n);
   }
@@ -315,7 +339,7 @@ nlohmann::json Request::json_body() {
   const std::string& b = body();
   if (trim(b).empty()) return nullptr;
   nlohmann::json j = nlohmann::json::parse(b, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) throw ApiError(400, "invalid JSON in request body");
+  if (j.is_discarded()) throw HttpError(400, "invalid JSON in request body");
   return j;
 }
 
@@ -335,13 +359,9 @@ void Request::set_route(std::string api_version, std::string path, Params params
 
 // ---- Response
 
-// dockerd's middleware puts these on every response, hijacked ones included.
 template <class Fields>
-static void add_docker_headers(Fields& f) {
-  f.set("Api-Version", bsv(kApiVersion));
-  f.set("Docker-Experimental", "false");
-  f.set("Ostype", "linux");
-  f.set(http::field::server, bsv(kServerHeader));
+static void add_default_headers(const HttpServer::Options& options, Fields& f) {
+  for (const auto& [k, v] : options.default_headers) f.set(bsv(k), bsv(v));
 }
 
 void Response::set_header(std::string name, std::string value) {
@@ -351,17 +371,33 @@ void Response::set_header(std::string name, std::string value) {
 void Response::send(int status, std::string_view content_type, std::string_view body) {
   if (answered()) throw Error("response already sent");
   state_ = State::kBroken;  // until the write succeeds
-  http::response<http::string_body> r;
+  bhttp::response<bhttp::string_body> r;
   r.version(11);
   r.result(static_cast<unsigned>(status));
-  add_docker_headers(r);
-  if (!content_type.empty()) r.set(http::field::content_type, bsv(content_type));
+  add_default_headers(conn_->server()->options(), r);
+  if (!content_type.empty()) r.set(bhttp::field::content_type, bsv(content_type));
   for (const auto& [k, v] : headers_) r.set(bsv(k), bsv(v));
   r.body() = std::string(body);
   r.keep_alive(conn_->keep_alive());
   // 1xx, 204 and 304 never carry a body or a Content-Length.
   if (status != 204 && status != 304 && status >= 200) r.prepare_payload();
   conn_->write_message(r, conn_->head());
+  state_ = State::kSent;
+}
+
+void Response::send_file(int status, std::string_view content_type, int fd, uint64_t offset, uint64_t length) {
+  if (answered()) throw Error("response already sent");
+  state_ = State::kBroken;
+  bhttp::response<bhttp::empty_body> r;
+  r.version(11);
+  r.result(static_cast<unsigned>(status));
+  add_default_headers(conn_->server()->options(), r);
+  if (!content_type.empty()) r.set(bhttp::field::content_type, bsv(content_type));
+  for (const auto& [k, v] : headers_) r.set(bsv(k), bsv(v));
+  r.content_length(length);
+  r.keep_alive(conn_->keep_alive());
+  conn_->write_message(r, /*header_only=*/true);
+  if (!conn_->head()) conn_->send_file(fd, offset, length);
   state_ = State::kSent;
 }
 
@@ -378,11 +414,11 @@ void Response::send_error(int status, std::string_view message) {
 void Response::start_stream(int status, std::string_view content_type) {
   if (answered()) throw Error("response already sent");
   state_ = State::kBroken;
-  http::response<http::empty_body> r;
+  bhttp::response<bhttp::empty_body> r;
   r.version(11);
   r.result(static_cast<unsigned>(status));
-  add_docker_headers(r);
-  if (!content_type.empty()) r.set(http::field::content_type, bsv(content_type));
+  add_default_headers(conn_->server()->options(), r);
+  if (!content_type.empty()) r.set(bhttp::field::content_type, bsv(content_type));
   for (const auto& [k, v] : headers_) r.set(bsv(k), bsv(v));
   r.keep_alive(conn_->keep_alive());
   r.chunked(true);
@@ -394,7 +430,7 @@ bool Response::write(std::string_view data) {
   if (state_ == State::kStreamDone && conn_->head()) return true;
   if (state_ != State::kStreaming) return false;
   if (data.empty()) return true;  // an empty chunk would end the stream
-  if (!conn_->write_chunk(http::make_chunk(net::const_buffer(data.data(), data.size())))) {
+  if (!conn_->write_chunk(bhttp::make_chunk(net::const_buffer(data.data(), data.size())))) {
     state_ = State::kBroken;
     return false;
   }
@@ -403,7 +439,7 @@ bool Response::write(std::string_view data) {
 
 void Response::finish_stream() {
   if (state_ != State::kStreaming) return;
-  state_ = conn_->write_chunk(http::make_chunk_last()) ? State::kStreamDone : State::kBroken;
+  state_ = conn_->write_chunk(bhttp::make_chunk_last()) ? State::kStreamDone : State::kBroken;
 }
 
 Hijacked Response::hijack(std::string_view content_type) {
@@ -412,20 +448,20 @@ Hijacked Response::hijack(std::string_view content_type) {
   // Bytes after the request body belong to the raw stream, so the body must
   // be consumed (handlers that need it call Request::body() first).
   if (!conn_->drain_body(conn_->server()->options().max_body_bytes)) {
-    throw ApiError(413, "request body too large to hijack");
+    throw HttpError(413, "request body too large to hijack");
   }
   // Written by hand, exactly as dockerd does after http.Hijacker.Hijack():
   // Go's server is out of the picture by then, so the status line is
   // "101 UPGRADED" rather than a standard reason phrase.
   std::string head;
-  if (conn_->request().find(http::field::upgrade) != conn_->request().end()) {
+  if (conn_->request().find(bhttp::field::upgrade) != conn_->request().end()) {
     head = fmt::format("HTTP/1.1 101 UPGRADED\r\nContent-Type: {}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n",
                        content_type);
   } else {
     head = "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\n";
   }
-  http::fields f;
-  add_docker_headers(f);
+  bhttp::fields f;
+  add_default_headers(conn_->server()->options(), f);
   for (const auto& [k, v] : headers_) f.set(bsv(k), bsv(v));
   for (const auto& field : f) {
     head += std::string(field.name_string()) + ": " + std::string(field.value()) + "\r\n";
@@ -514,7 +550,7 @@ void detail::ServerImpl::serve(const std::shared_ptr<detail::Connection>& c) {
       handler_(req, res);
     } catch (const std::exception& e) {
       if (res.answered()) throw;
-      auto* api = dynamic_cast<const ApiError*>(&e);
+      auto* api = dynamic_cast<const HttpError*>(&e);
       res.send_error(api ? api->status() : 500, e.what());
     }
     switch (res.state()) {
@@ -569,4 +605,4 @@ uint16_t HttpServer::listen_tcp(const std::string& address, uint16_t port) {
 void HttpServer::start() { impl_->start(); }
 void HttpServer::stop() { impl_->stop(); }
 
-}  // namespace berth::api
+}  // namespace berth::http
