@@ -9,6 +9,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from berth_build import BUILD
+
 
 def free_port():
     with socket.socket() as s:
@@ -59,3 +61,50 @@ def write_auth(config_dir, host, user, password):
     """A docker config.json holding Basic credentials for host."""
     auth = base64.b64encode(f"{user}:{password}".encode()).decode()
     (config_dir / "config.json").write_text(json.dumps({"auths": {host: {"auth": auth}}}))
+
+
+class Hub:
+    """berth-hub serve on 127.0.0.1 with a private root; the same interface
+    as Registry, so a push/pull scenario runs unchanged against both."""
+
+    def __init__(self, tmp: Path, *extra_args: str):
+        self.dir = tmp
+        self.port = free_port()
+        self.host = f"127.0.0.1:{self.port}"
+        binary = BUILD / "berth-hub"
+        if not binary.exists():
+            raise AssertionError(f"berth-hub is not built: {binary} (build the berth-hub target or set BERTH_BUILD_DIR)")
+        self.log = open(tmp / "berth-hub.log", "ab")
+        self.proc = subprocess.Popen([str(binary), "serve", "--root", str(tmp / "root"), "--listen", self.host,
+                                      *(extra_args or ("--open",))], stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                break
+            try:
+                urllib.request.urlopen(f"http://{self.host}/v2/", timeout=1)
+                return
+            except urllib.error.HTTPError:
+                return  # 401: up, and asking for credentials
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise AssertionError("berth-hub did not start: " + (tmp / "berth-hub.log").read_text())
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+    def blob_path(self, digest):
+        hexd = digest.split(":", 1)[1]
+        return self.dir / "root/blobs/sha256" / hexd[:2] / hexd
+
+
+# Both registry implementations, for fixtures parameterized over them.
+REGISTRY_KINDS = {"distribution": Registry, "berth-hub": Hub}

@@ -1,5 +1,5 @@
 """pull, push, login and logout end to end: a real registry (Debian's
-docker-registry, distribution 2.8) on 127.0.0.1, plain or behind htpasswd
+docker-registry, distribution 2.8, and berth-hub) on 127.0.0.1, plain or behind htpasswd
 Basic auth, driven by the berth CLI and the real docker CLIs against the
 daemons of conftest.py (berthd, and dockerd for comparison: 127.0.0.0/8 is
 an insecure registry there by default, so plain HTTP works for both).
@@ -17,7 +17,7 @@ import tarfile
 
 import pytest
 
-from registry_server import Registry, htpasswd_auth
+from registry_server import REGISTRY_KINDS, Registry, htpasswd_auth
 
 DOCKER28 = "/usr/local/bin/docker"
 DOCKER20 = "/usr/bin/docker"
@@ -25,10 +25,12 @@ DOCKER20 = "/usr/bin/docker"
 pytestmark = pytest.mark.skipif(not shutil.which("docker-registry"), reason="docker-registry not installed")
 
 
-@pytest.fixture
-def registry(tmp_path):
+# Every plain-registry scenario runs against Debian's docker-registry and
+# against berth-hub: both must give the same results.
+@pytest.fixture(params=sorted(REGISTRY_KINDS))
+def registry(tmp_path, request):
     (tmp_path / "reg").mkdir()
-    r = Registry(tmp_path / "reg")
+    r = REGISTRY_KINDS[request.param](tmp_path / "reg")
     yield r
     r.stop()
 

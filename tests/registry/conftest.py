@@ -12,13 +12,15 @@ HERE = Path(__file__).resolve().parent
 sys.path.append(str(HERE.parent / "engine"))
 
 from berthd_daemon import engine  # noqa: E402,F401 (shared fixture)
-from registry_server import Registry  # noqa: E402
+from registry_server import REGISTRY_KINDS, Registry  # noqa: E402
 from token_server import TokenServer  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory):
-    r = Registry(tmp_path_factory.mktemp("registry"))
+# Scenarios on a plain registry run against Debian's docker-registry and
+# against berth-hub: both must give the same results.
+@pytest.fixture(scope="module", params=sorted(REGISTRY_KINDS))
+def registry(tmp_path_factory, request):
+    r = REGISTRY_KINDS[request.param](tmp_path_factory.mktemp("registry"))
     yield r
     r.stop()
 

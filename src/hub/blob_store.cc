@@ -1,0 +1,175 @@
+#include "hub/blob_store.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "base/error.h"
+#include "base/fs.h"
+
+namespace berth::hub {
+
+BlobStore::BlobStore(std::string root) : root_(std::move(root)) {
+  mkdir_all(root_ + "/blobs/sha256", 0700);
+  mkdir_all(root_ + "/uploads", 0700);
+}
+
+std::string BlobStore::blob_path(const Digest& d) const {
+  std::string hex(d.hex());
+  return fmt::format("{}/blobs/sha256/{}/{}", root_, hex.substr(0, 2), hex);
+}
+
+std::string BlobStore::upload_dir(const std::string& id) const {
+  if (!is_valid_upload_id(id)) throw Error(fmt::format("invalid upload id {:?}", id));
+  return root_ + "/uploads/" + id;
+}
+
+std::optional<uint64_t> BlobStore::size(const Digest& d) const {
+  struct stat st {};
+  if (::stat(blob_path(d).c_str(), &st) != 0) {
+    if (errno == ENOENT) return std::nullopt;
+    fail_errno("stat blob {}", d.str());
+  }
+  return static_cast<uint64_t>(st.st_size);
+}
+
+UniqueFd BlobStore::open(const Digest& d) const {
+  int fd = ::open(blob_path(d).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 && errno != ENOENT) fail_errno("open blob {}", d.str());
+  return UniqueFd(fd);
+}
+
+void BlobStore::put(const Digest& d, std::string_view content) {
+  std::string path = blob_path(d);
+  mkdir_all(path.substr(0, path.rfind('/')), 0700);
+  write_file_atomic(path, content, 0600);
+}
+
+bool BlobStore::remove(const Digest& d) {
+  if (::unlink(blob_path(d).c_str()) == 0) return true;
+  if (errno == ENOENT) return false;
+  fail_errno("remove blob {}", d.str());
+}
+
+void BlobStore::for_each(const std::function<void(const Digest&, uint64_t)>& fn) const {
+  std::string top = root_ + "/blobs/sha256";
+  std::unique_ptr<DIR, int (*)(DIR*)> dir(::opendir(top.c_str()), ::closedir);
+  if (!dir) fail_errno("list {}", top);
+  while (dirent* prefix = ::readdir(dir.get())) {
+    if (prefix->d_name[0] == '.') continue;
+    std::string sub = top + "/" + prefix->d_name;
+    std::unique_ptr<DIR, int (*)(DIR*)> inner(::opendir(sub.c_str()), ::closedir);
+    if (!inner) continue;
+    while (dirent* e = ::readdir(inner.get())) {
+      Digest d = Digest::from_hex("0000000000000000000000000000000000000000000000000000000000000000");
+      if (e->d_name[0] == '.' || !Digest::try_parse(std::string("sha256:") + e->d_name, &d)) continue;
+      struct stat st {};
+      if (::stat((sub + "/" + e->d_name).c_str(), &st) == 0) fn(d, static_cast<uint64_t>(st.st_size));
+    }
+  }
+}
+
+std::string BlobStore::new_upload_id() {
+  unsigned char b[16];
+  if (::getrandom(b, sizeof b, 0) != static_cast<ssize_t>(sizeof b)) fail_errno("getrandom");
+  b[6] = (b[6] & 0x0f) | 0x40;  // version 4
+  b[8] = (b[8] & 0x3f) | 0x80;  // RFC 4122 variant
+  std::string s;
+  for (int i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) s += '-';
+    s += fmt::format("{:02x}", b[i]);
+  }
+  return s;
+}
+
+bool BlobStore::is_valid_upload_id(std::string_view id) {
+  if (id.size() != 36) return false;
+  for (size_t i = 0; i < id.size(); ++i) {
+    char c = id[i];
+    bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    if (dash ? c != '-' : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+void BlobStore::begin_upload(const std::string& id) {
+  std::string dir = upload_dir(id);
+  mkdir_all(dir, 0700);
+  write_file(dir + "/data", "", 0600);
+}
+
+std::optional<uint64_t> BlobStore::upload_size(const std::string& id) const {
+  struct stat st {};
+  if (::stat((upload_dir(id) + "/data").c_str(), &st) != 0) {
+    if (errno == ENOENT) return std::nullopt;
+    fail_errno("stat upload {}", id);
+  }
+  return static_cast<uint64_t>(st.st_size);
+}
+
+uint64_t BlobStore::append(const std::string& id, uint64_t offset, const std::function<size_t(char*, size_t)>& read,
+                           const std::function<void(const char*, size_t)>& on_data) {
+  std::string path = upload_dir(id) + "/data";
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd.valid()) fail_errno("open upload {}", id);
+  // Anything past offset is a chunk that failed midway; the client resends it.
+  if (::ftruncate(fd.get(), static_cast<off_t>(offset)) != 0) fail_errno("truncate upload {}", id);
+  std::vector<char> buf(size_t{1} << 20);
+  uint64_t pos = offset;
+  while (size_t n = read(buf.data(), buf.size())) {
+    on_data(buf.data(), n);
+    size_t done = 0;
+    while (done < n) {
+      ssize_t w = ::pwrite(fd.get(), buf.data() + done, n - done, static_cast<off_t>(pos));
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        fail_errno("write upload {}", id);
+      }
+      done += static_cast<size_t>(w);
+      pos += static_cast<uint64_t>(w);
+    }
+  }
+  return pos;
+}
+
+void BlobStore::read_upload(const std::string& id, uint64_t length,
+                            const std::function<void(const char*, size_t)>& fn) const {
+  std::string path = upload_dir(id) + "/data";
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) fail_errno("open upload {}", id);
+  std::vector<char> buf(size_t{1} << 20);
+  uint64_t left = length;
+  while (left > 0) {
+    ssize_t n = ::read(fd.get(), buf.data(), std::min<uint64_t>(left, buf.size()));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) fail_errno("read upload {}", id);
+    if (n == 0) throw Error(fmt::format("read upload {}: shorter than {} bytes", id, length));
+    fn(buf.data(), static_cast<size_t>(n));
+    left -= static_cast<uint64_t>(n);
+  }
+}
+
+void BlobStore::commit_upload(const std::string& id, const Digest& d) {
+  std::string dir = upload_dir(id);
+  std::string data = dir + "/data";
+  {
+    UniqueFd fd(::open(data.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid()) fail_errno("open upload {}", id);
+    if (::fsync(fd.get()) != 0) fail_errno("fsync upload {}", id);
+  }
+  std::string path = blob_path(d);
+  std::string parent = path.substr(0, path.rfind('/'));
+  mkdir_all(parent, 0700);
+  if (::rename(data.c_str(), path.c_str()) != 0) fail_errno("store blob {}", d.str());
+  UniqueFd pfd(::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (pfd.valid()) ::fsync(pfd.get());
+  remove_all(dir);
+}
+
+void BlobStore::cancel_upload(const std::string& id) { remove_all(upload_dir(id)); }
+
+}  // namespace berth::hub

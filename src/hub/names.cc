@@ -1,0 +1,48 @@
+#include "hub/names.h"
+
+namespace berth::hub {
+
+static bool is_alnum_lower(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
+
+// One component: alphanumeric runs joined by ".", "_", "__" or any number of "-".
+static bool is_valid_component(std::string_view c) {
+  if (c.empty() || !is_alnum_lower(c.front()) || !is_alnum_lower(c.back())) return false;
+  size_t i = 0;
+  while (i < c.size()) {
+    if (is_alnum_lower(c[i])) {
+      ++i;
+      continue;
+    }
+    size_t start = i;
+    while (i < c.size() && !is_alnum_lower(c[i])) ++i;
+    std::string_view sep = c.substr(start, i - start);
+    bool dashes = sep.find_first_not_of('-') == std::string_view::npos;
+    if (!(sep == "." || sep == "_" || sep == "__" || dashes)) return false;
+  }
+  return true;
+}
+
+bool is_valid_repository_name(std::string_view name) {
+  if (name.empty() || name.size() > 255) return false;
+  size_t start = 0;
+  for (;;) {
+    size_t slash = name.find('/', start);
+    if (!is_valid_component(name.substr(start, slash == std::string_view::npos ? name.npos : slash - start))) {
+      return false;
+    }
+    if (slash == std::string_view::npos) return true;
+    start = slash + 1;
+  }
+}
+
+bool is_valid_tag(std::string_view tag) {
+  if (tag.empty() || tag.size() > 128) return false;
+  for (size_t i = 0; i < tag.size(); ++i) {
+    char c = tag[i];
+    bool word = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+    if (!(word || (i > 0 && (c == '.' || c == '-')))) return false;
+  }
+  return true;
+}
+
+}  // namespace berth::hub
