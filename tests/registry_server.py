@@ -108,3 +108,40 @@ class Hub:
 
 # Both registry implementations, for fixtures parameterized over them.
 REGISTRY_KINDS = {"distribution": Registry, "berth-hub": Hub}
+
+
+def hub_api(hub, method, path, user=None, password=None, body=None):
+    """One call to berth-hub's JSON API; returns (status, parsed JSON or None)."""
+    req = urllib.request.Request(f"http://{hub.host}{path}", method=method,
+                                 data=None if body is None else json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    if user is not None:
+        req.add_header("Authorization", "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode())
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            data = r.read()
+            return r.status, json.loads(data) if data else None
+    except urllib.error.HTTPError as e:
+        data = e.read()
+        return e.code, json.loads(data) if data else None
+
+
+def create_hub_user(tmp: Path, name: str, password: str, admin=False):
+    """Creates an account offline (before or while berth-hub serves tmp/root)."""
+    args = [str(BUILD / "berth-hub"), "user", "create", "--root", str(tmp / "root"), name]
+    if admin:
+        args.append("--admin")
+    subprocess.run(args, input=password + "\n", text=True, check=True, capture_output=True)
+
+
+class AuthHub(Hub):
+    """berth-hub with accounts and Docker Hub's token auth (no --open): user
+    `user` owns the organizations in `orgs`, so it may push to <org>/..."""
+
+    def __init__(self, tmp: Path, user: str, password: str, orgs=()):
+        (tmp / "root").mkdir(parents=True, exist_ok=True)
+        create_hub_user(tmp, user, password)
+        super().__init__(tmp, "--allow-signup")
+        for org in orgs:
+            status, body = hub_api(self, "POST", "/api/v1/orgs", user, password, {"name": org})
+            assert status == 201, (status, body)

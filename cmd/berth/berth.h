@@ -88,6 +88,7 @@ int cmd_pull(Context&, const Args&);
 int cmd_push(Context&, const Args&);
 int cmd_login(Context&, const Args&);
 int cmd_logout(Context&, const Args&);
+int cmd_search(Context&, const Args&);
 int cmd_inspect(Context&, const Args&);
 int cmd_container_inspect(Context&, const Args&);
 int cmd_image_inspect(Context&, const Args&);

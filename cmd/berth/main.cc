@@ -24,7 +24,7 @@ const std::map<std::string, Verb>& top_verbs() {
       {"logout", cmd_logout},   {"logs", cmd_logs},       {"pause", cmd_pause},   {"port", cmd_port},
       {"ps", cmd_ps},           {"pull", cmd_pull},       {"push", cmd_push},     {"rename", cmd_rename},
       {"restart", cmd_restart}, {"rm", cmd_rm},           {"rmi", cmd_rmi},       {"run", cmd_run},
-      {"save", cmd_save},       {"start", cmd_start},     {"stats", cmd_stats},   {"stop", cmd_stop},
+      {"save", cmd_save},       {"search", cmd_search},   {"start", cmd_start},     {"stats", cmd_stats},   {"stop", cmd_stop},
       {"tag", cmd_tag},         {"top", cmd_top},         {"unpause", cmd_unpause}, {"update", cmd_update},
       {"version", cmd_version}, {"wait", cmd_wait},
   };

@@ -13,6 +13,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <optional>
 
@@ -20,6 +21,7 @@
 #include "base/fs.h"
 #include "base/strings.h"
 #include "berth.h"
+#include "cli/formatters.h"
 #include "cli/jsonmessage.h"
 #include "cli/terminal.h"
 #include "image/reference.h"
@@ -56,11 +58,11 @@ std::string encode_auth(const registry::Credentials& c, const std::string& serve
 // The login stored for ref's registry goes with the request. An unreadable
 // config.json does not stop a pull of a public image: docker warns and goes
 // on anonymously.
-void send_registry_auth(Context& ctx, const image::Reference& ref) {
+void send_registry_auth(Context& ctx, const std::string& domain) {
   registry::Credentials creds;
   registry::CredentialStore store(registry::CredentialStore::default_dir());
   try {
-    creds = store.get(ref.domain);
+    creds = store.get(domain);
   } catch (const Error& e) {
     std::string why = e.what(), path = store.config_path() + ": ";
     std::fflush(stdout);
@@ -70,8 +72,10 @@ void send_registry_auth(Context& ctx, const image::Reference& ref) {
     else
       std::fprintf(stderr, "WARNING: %s\n", why.c_str());  // a credential helper that failed
   }
-  ctx.api().set_header("X-Registry-Auth", encode_auth(creds, registry::config_key(ref.domain)));
+  ctx.api().set_header("X-Registry-Auth", encode_auth(creds, registry::config_key(domain)));
 }
+
+void send_registry_auth(Context& ctx, const image::Reference& ref) { send_registry_auth(ctx, ref.domain); }
 
 // "busybox" -> docker.io/library/busybox:latest, announcing the default
 // tag as docker does; -a wants a bare repository name.
@@ -247,6 +251,63 @@ int cmd_push(Context& ctx, const Args& args) {
   q.add_if(!all, "tag", ref.tag.value_or(""));
   show_progress(ctx, "/images/" + ref.familiar_name() + "/push" + q.str(), quiet);
   if (quiet) std::printf("%s\n", ref.str().c_str());
+  return 0;
+}
+
+// Code points, not bytes: docker truncates descriptions by runes.
+static size_t utf8_length(std::string_view s) {
+  return static_cast<size_t>(std::count_if(s.begin(), s.end(), [](char c) { return (c & 0xC0) != 0x80; }));
+}
+static std::string utf8_prefix(std::string_view s, size_t runes) {
+  size_t i = 0, seen = 0;
+  for (; i < s.size(); ++i) {
+    if ((s[i] & 0xC0) != 0x80 && seen++ == runes) break;
+  }
+  return std::string(s.substr(0, i));
+}
+
+int cmd_search(Context& ctx, const Args& args) {
+  Command c(ctx, "[OPTIONS] TERM", "Search Docker Hub for images");
+  c.flags.add_list("f,filter", "Filter output based on conditions provided");
+  c.flags.add_value("format", "Pretty-print search using a Go template");
+  c.flags.add_value("limit", "Max number of search results");
+  c.flags.add_bool("no-trunc", "Don't truncate output");
+  Args pos = c.parse(args);
+  c.exactly(pos, 1);
+  const std::string& term = pos[0];
+  // The index is the term's first component when it looks like a host, as in docker.
+  std::string domain = "docker.io";
+  size_t slash = term.find('/');
+  if (slash != std::string::npos) {
+    std::string first = term.substr(0, slash);
+    if (first.find_first_of(".:") != std::string::npos || first == "localhost") domain = first;
+  }
+  send_registry_auth(ctx, domain);
+  cli::Query q;
+  q.add("term", term);
+  if (c.flags.changed("limit")) q.add("limit", c.flags.value("limit"));
+  json filters = filters_json(c.flags.list("filter"));
+  if (!filters.empty()) q.add("filters", filters.dump());
+  json results = ctx.api().get("/images/search" + q.str());
+  bool trunc = !c.flags.on("no-trunc");
+  std::vector<json> rows;
+  for (const json& r : results) {
+    std::string desc = r.value("description", "");
+    std::replace(desc.begin(), desc.end(), '\n', ' ');
+    // docker cuts descriptions at 45 characters (runes) and marks the cut.
+    if (trunc && utf8_length(desc) > 45) desc = utf8_prefix(desc, 44) + "\u2026";
+    rows.push_back(json{{"Name", r.value("name", "")},
+                        {"Description", desc},
+                        {"StarCount", std::to_string(r.value("star_count", 0))},
+                        {"IsOfficial", r.value("is_official", false) ? "[OK]" : ""},
+                        {"IsAutomated", r.value("is_automated", false) ? "[OK]" : ""}});
+  }
+  json header = {{"Name", "NAME"}, {"Description", "DESCRIPTION"}, {"StarCount", "STARS"},
+                 {"IsOfficial", "OFFICIAL"}, {"IsAutomated", "AUTOMATED"}};
+  std::fputs(cli::render_list(c.flags.value("format"),
+                              "table {{.Name}}\t{{.Description}}\t{{.StarCount}}\t{{.IsOfficial}}", header, rows)
+                 .c_str(),
+             stdout);
   return 0;
 }
 

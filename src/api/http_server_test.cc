@@ -266,6 +266,17 @@ TEST_F(HttpServerTest, ManyConcurrentSlowHandlersDoNotStarveOthers) {
   server_->stop();
 }
 
+TEST_F(HttpServerTest, AnswersExpectContinueBeforeReadingTheBody) {
+  Client c(path_);
+  std::string head = "POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n";
+  net::write(c.socket(), net::buffer(head));
+  char buf[64];
+  size_t n = c.socket().read_some(net::buffer(buf));
+  EXPECT_EQ(std::string(buf, n), "HTTP/1.1 100 Continue\r\n\r\n");
+  net::write(c.socket(), net::buffer(std::string("hello")));
+  EXPECT_EQ(c.read().body(), "5:hello");
+}
+
 TEST_F(HttpServerTest, SendFileSendsTheRangeAndKeepsTheConnection) {
   std::string data;
   for (int i = 0; i < 400000; ++i) data += static_cast<char>('a' + i % 26);

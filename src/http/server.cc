@@ -1,5 +1,6 @@
 #include "http/server.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/sendfile.h>
@@ -159,6 +160,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Reads the next request's header asynchronously, then hands the request
   // to a worker thread.
   void read_next() {
+    continue_sent_ = false;
     parser_.emplace();
     parser_->header_limit(1 << 20);
     parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
@@ -175,9 +177,31 @@ class Connection : public std::enable_shared_from_this<Connection> {
     return ::getsockname(socket_.native_handle(), reinterpret_cast<struct sockaddr*>(&addr), &len) == 0 &&
            addr.ss_family == AF_UNIX;
   }
+  std::string remote_address() {
+    struct sockaddr_storage addr {};
+    socklen_t len = sizeof addr;
+    if (::getpeername(socket_.native_handle(), reinterpret_cast<struct sockaddr*>(&addr), &len) != 0) return {};
+    char buf[INET6_ADDRSTRLEN] = {};
+    if (addr.ss_family == AF_INET) {
+      ::inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&addr)->sin_addr, buf, sizeof buf);
+    } else if (addr.ss_family == AF_INET6) {
+      ::inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&addr)->sin6_addr, buf, sizeof buf);
+    }
+    return buf;
+  }
   bool body_done() const { return parser_->is_done(); }
 
   size_t read_body(char* buf, size_t n) {
+    // A client that asked to be told before it sends the body (curl does for
+    // large PUTs) would otherwise wait a second for the go-ahead.
+    if (!continue_sent_ && !parser_->is_done()) {
+      continue_sent_ = true;
+      auto it = parser_->get().find(bhttp::field::expect);
+      if (it != parser_->get().end() && beast::iequals(it->value(), "100-continue")) {
+        static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+        write_all(net::const_buffer(kContinue.data(), kContinue.size()));
+      }
+    }
     while (!parser_->is_done()) {
       parser_->get().body().data = buf;
       parser_->get().body().size = n;
@@ -295,6 +319,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::optional<bhttp::request_parser<bhttp::buffer_body>> parser_;
   bool broken_ = false;
   bool hijacked_ = false;
+  bool continue_sent_ = false;
 };
 
 }  // namespace detail
@@ -316,6 +341,8 @@ std::string Request::header(std::string_view name) const {
 }
 
 bool Request::on_unix_socket() const { return conn_->on_unix_socket(); }
+
+std::string Request::remote_address() const { return conn_->remote_address(); }
 
 bool Request::has_header(std::string_view name) const {
   return conn_->request().find(bsv(name)) != conn_->request().end();

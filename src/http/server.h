@@ -64,6 +64,8 @@ class Request {
   // Whether the client came through a unix socket (so it is on this host,
   // and may name the daemon's files, e.g. a build context by path).
   bool on_unix_socket() const;
+  // The peer's IP address ("127.0.0.1", "::1"), "" on unix sockets.
+  std::string remote_address() const;
 
   // The whole body. Throws Error if it exceeds the server's body limit or the
   // client disconnects mid-body. Reads at most once; later calls return the same.

@@ -10,25 +10,26 @@
 
 #include "base/error.h"
 #include "base/fs.h"
+#include "hub/s3_blob_store.h"
 
 namespace berth::hub {
 
-BlobStore::BlobStore(std::string root) : root_(std::move(root)) {
+FileBlobStore::FileBlobStore(std::string root) : root_(std::move(root)) {
   mkdir_all(root_ + "/blobs/sha256", 0700);
   mkdir_all(root_ + "/uploads", 0700);
 }
 
-std::string BlobStore::blob_path(const Digest& d) const {
+std::string FileBlobStore::blob_path(const Digest& d) const {
   std::string hex(d.hex());
   return fmt::format("{}/blobs/sha256/{}/{}", root_, hex.substr(0, 2), hex);
 }
 
-std::string BlobStore::upload_dir(const std::string& id) const {
+std::string FileBlobStore::upload_dir(const std::string& id) const {
   if (!is_valid_upload_id(id)) throw Error(fmt::format("invalid upload id {:?}", id));
   return root_ + "/uploads/" + id;
 }
 
-std::optional<uint64_t> BlobStore::size(const Digest& d) const {
+std::optional<uint64_t> FileBlobStore::size(const Digest& d) const {
   struct stat st {};
   if (::stat(blob_path(d).c_str(), &st) != 0) {
     if (errno == ENOENT) return std::nullopt;
@@ -37,25 +38,60 @@ std::optional<uint64_t> BlobStore::size(const Digest& d) const {
   return static_cast<uint64_t>(st.st_size);
 }
 
-UniqueFd BlobStore::open(const Digest& d) const {
-  int fd = ::open(blob_path(d).c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0 && errno != ENOENT) fail_errno("open blob {}", d.str());
-  return UniqueFd(fd);
+namespace {
+
+// An open descriptor: unlinking the blob later does not disturb it.
+class FileBlobReader : public BlobReader {
+ public:
+  FileBlobReader(UniqueFd fd, uint64_t size, int64_t mtime) : fd_(std::move(fd)), size_(size), mtime_(mtime) {}
+  uint64_t size() const override { return size_; }
+  int64_t modified_unix() const override { return mtime_; }
+  int fd() const override { return fd_.get(); }
+  void read(uint64_t offset, uint64_t length, const std::function<bool(std::string_view)>& sink) const override {
+    std::vector<char> buf(std::min<uint64_t>(length, size_t{1} << 20));
+    while (length > 0) {
+      ssize_t n = ::pread(fd_.get(), buf.data(), std::min<uint64_t>(length, buf.size()), static_cast<off_t>(offset));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) fail_errno("read blob");
+      if (n == 0) throw Error(fmt::format("read blob: ends before byte {}", offset));
+      if (!sink(std::string_view(buf.data(), static_cast<size_t>(n)))) return;
+      offset += static_cast<uint64_t>(n);
+      length -= static_cast<uint64_t>(n);
+    }
+  }
+
+ private:
+  UniqueFd fd_;
+  uint64_t size_;
+  int64_t mtime_;
+};
+
+}  // namespace
+
+std::unique_ptr<BlobReader> FileBlobStore::open(const Digest& d) const {
+  UniqueFd fd(::open(blob_path(d).c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) {
+    if (errno == ENOENT) return nullptr;
+    fail_errno("open blob {}", d.str());
+  }
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) fail_errno("stat blob {}", d.str());
+  return std::make_unique<FileBlobReader>(std::move(fd), static_cast<uint64_t>(st.st_size), st.st_mtime);
 }
 
-void BlobStore::put(const Digest& d, std::string_view content) {
+void FileBlobStore::put(const Digest& d, std::string_view content) {
   std::string path = blob_path(d);
   mkdir_all(path.substr(0, path.rfind('/')), 0700);
   write_file_atomic(path, content, 0600);
 }
 
-bool BlobStore::remove(const Digest& d) {
+bool FileBlobStore::remove(const Digest& d) {
   if (::unlink(blob_path(d).c_str()) == 0) return true;
   if (errno == ENOENT) return false;
   fail_errno("remove blob {}", d.str());
 }
 
-void BlobStore::for_each(const std::function<void(const Digest&, uint64_t)>& fn) const {
+void FileBlobStore::for_each(const std::function<void(const Digest&, uint64_t)>& fn) const {
   std::string top = root_ + "/blobs/sha256";
   std::unique_ptr<DIR, int (*)(DIR*)> dir(::opendir(top.c_str()), ::closedir);
   if (!dir) fail_errno("list {}", top);
@@ -96,13 +132,13 @@ bool BlobStore::is_valid_upload_id(std::string_view id) {
   return true;
 }
 
-void BlobStore::begin_upload(const std::string& id) {
+void FileBlobStore::begin_upload(const std::string& id) {
   std::string dir = upload_dir(id);
   mkdir_all(dir, 0700);
   write_file(dir + "/data", "", 0600);
 }
 
-std::optional<uint64_t> BlobStore::upload_size(const std::string& id) const {
+std::optional<uint64_t> FileBlobStore::upload_size(const std::string& id) const {
   struct stat st {};
   if (::stat((upload_dir(id) + "/data").c_str(), &st) != 0) {
     if (errno == ENOENT) return std::nullopt;
@@ -111,8 +147,8 @@ std::optional<uint64_t> BlobStore::upload_size(const std::string& id) const {
   return static_cast<uint64_t>(st.st_size);
 }
 
-uint64_t BlobStore::append(const std::string& id, uint64_t offset, const std::function<size_t(char*, size_t)>& read,
-                           const std::function<void(const char*, size_t)>& on_data) {
+uint64_t FileBlobStore::append(const std::string& id, uint64_t offset, const std::function<size_t(char*, size_t)>& read,
+                               const std::function<void(const char*, size_t)>& on_data) {
   std::string path = upload_dir(id) + "/data";
   UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
   if (!fd.valid()) fail_errno("open upload {}", id);
@@ -136,8 +172,8 @@ uint64_t BlobStore::append(const std::string& id, uint64_t offset, const std::fu
   return pos;
 }
 
-void BlobStore::read_upload(const std::string& id, uint64_t length,
-                            const std::function<void(const char*, size_t)>& fn) const {
+void FileBlobStore::read_upload(const std::string& id, uint64_t length,
+                                const std::function<void(const char*, size_t)>& fn) const {
   std::string path = upload_dir(id) + "/data";
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) fail_errno("open upload {}", id);
@@ -153,7 +189,7 @@ void BlobStore::read_upload(const std::string& id, uint64_t length,
   }
 }
 
-void BlobStore::commit_upload(const std::string& id, const Digest& d) {
+void FileBlobStore::commit_upload(const std::string& id, const Digest& d) {
   std::string dir = upload_dir(id);
   std::string data = dir + "/data";
   {
@@ -170,6 +206,17 @@ void BlobStore::commit_upload(const std::string& id, const Digest& d) {
   remove_all(dir);
 }
 
-void BlobStore::cancel_upload(const std::string& id) { remove_all(upload_dir(id)); }
+void FileBlobStore::cancel_upload(const std::string& id) { remove_all(upload_dir(id)); }
+
+std::unique_ptr<BlobStore> open_blob_store(const std::string& storage, const std::string& root) {
+  if (storage.empty()) return std::make_unique<FileBlobStore>(root);
+  if (storage.starts_with("file://")) {
+    std::string path = storage.substr(7);
+    if (!path.starts_with("/")) throw Error(fmt::format("--storage {:?}: want file:///absolute/path", storage));
+    return std::make_unique<FileBlobStore>(path);
+  }
+  if (storage.starts_with("s3://")) return std::make_unique<S3BlobStore>(S3Location::parse(storage), root + "/tmp");
+  throw Error(fmt::format("--storage {:?}: want file:///path or s3://bucket/prefix?endpoint=...", storage));
+}
 
 }  // namespace berth::hub

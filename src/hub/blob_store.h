@@ -1,24 +1,27 @@
 // BlobStore: berth-hub's blobs (layers, configs, manifests) by digest, and the
-// upload sessions that create them, on a local or shared filesystem.
+// upload sessions that create them. FileBlobStore keeps them in a local or
+// shared directory; S3BlobStore (hub/s3_blob_store.h) in an S3 bucket.
 //
-// Contract:
+// Contract (every implementation):
 // - A blob is visible only once complete and verified: commit_upload hashes
-//   nothing itself but refuses unless the digest the caller computed while
-//   the bytes arrived matches the one the client claimed; the data is fsynced
-//   and renamed into blobs/sha256/<aa>/<hex>, so a crash leaves either the
-//   whole blob or none.
-// - Upload data lives in uploads/<id>/data on the same filesystem (so several
-//   replicas sharing the directory can continue each other's uploads);
-//   append() writes at the given offset only (the caller checks ranges).
+//   nothing itself but is called only after the digest the caller computed
+//   while the bytes arrived matched the one the client claimed; a crash
+//   leaves either the whole blob or none.
+// - Upload data lives in the store itself, so several replicas sharing it
+//   can continue each other's uploads: read_upload gives back the bytes so
+//   far (to rebuild a hash another process started). append() adds at the
+//   given offset, which the caller has checked is the upload's current size.
 // - Deleting a blob never disturbs a reader that already opened it.
 // - Upload ids are random UUIDs; ids from clients are checked before they
-//   reach a path.
+//   reach a path or key.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "base/fd.h"
 #include "image/digest.h"
@@ -27,38 +30,83 @@ namespace berth::hub {
 
 using image::Digest;
 
+// One stored blob, opened for reading.
+class BlobReader {
+ public:
+  virtual ~BlobReader() = default;
+  virtual uint64_t size() const = 0;
+  // When the blob was stored (seconds since the epoch), for garbage
+  // collection's grace period.
+  virtual int64_t modified_unix() const = 0;
+  // A descriptor to sendfile(2) from when the blob is a local file, -1
+  // otherwise (then read() is the only way to its bytes).
+  virtual int fd() const { return -1; }
+  // Calls sink with bytes [offset, offset + length) in order; stops early
+  // when sink returns false (the client went away).
+  virtual void read(uint64_t offset, uint64_t length, const std::function<bool(std::string_view)>& sink) const = 0;
+  // Where fd() is -1: bytes [offset, offset + length) copied into an
+  // unlinked scratch file, for answers that must state their length before
+  // the bytes arrive; an invalid fd when the store has no scratch space.
+  virtual UniqueFd spool(uint64_t, uint64_t) const { return UniqueFd(); }
+};
+
 class BlobStore {
  public:
-  explicit BlobStore(std::string root);
+  virtual ~BlobStore() = default;
 
   // Size of a stored blob, nullopt when absent.
-  std::optional<uint64_t> size(const Digest& d) const;
-  // Opens a stored blob for reading; an invalid fd when absent.
-  UniqueFd open(const Digest& d) const;
+  virtual std::optional<uint64_t> size(const Digest& d) const = 0;
+  // Opens a stored blob for reading; nullptr when absent.
+  virtual std::unique_ptr<BlobReader> open(const Digest& d) const = 0;
+  // A URL a client may fetch the blob from itself (a presigned S3 URL, for
+  // a 307 as distribution answers), or "" when the server must proxy it.
+  virtual std::string redirect_url(const Digest&) const { return {}; }
   // Stores small content (a manifest) directly; verifies nothing beyond
   // writing exactly these bytes under their digest.
-  void put(const Digest& d, std::string_view content);
+  virtual void put(const Digest& d, std::string_view content) = 0;
   // Removes a blob; false when it was not there.
-  bool remove(const Digest& d);
+  virtual bool remove(const Digest& d) = 0;
   // Calls fn for every stored blob (garbage collection).
-  void for_each(const std::function<void(const Digest&, uint64_t size)>& fn) const;
+  virtual void for_each(const std::function<void(const Digest&, uint64_t size)>& fn) const = 0;
 
   static std::string new_upload_id();
   static bool is_valid_upload_id(std::string_view id);
-  void begin_upload(const std::string& id);
+  virtual void begin_upload(const std::string& id) = 0;
   // Current length of the upload's data; nullopt when the upload is unknown.
-  std::optional<uint64_t> upload_size(const std::string& id) const;
+  virtual std::optional<uint64_t> upload_size(const std::string& id) const = 0;
   // Appends what read() yields (0 = end) at offset, calling on_data for each
   // piece (for hashing). Returns the new size.
-  uint64_t append(const std::string& id, uint64_t offset, const std::function<size_t(char*, size_t)>& read,
-                  const std::function<void(const char*, size_t)>& on_data);
+  virtual uint64_t append(const std::string& id, uint64_t offset, const std::function<size_t(char*, size_t)>& read,
+                          const std::function<void(const char*, size_t)>& on_data) = 0;
   // Reads the upload's first `length` bytes into fn (rebuilding a hash state
   // another process started).
+  virtual void read_upload(const std::string& id, uint64_t length,
+                           const std::function<void(const char*, size_t)>& fn) const = 0;
+  // Makes the finished upload blob d (verified by the caller).
+  virtual void commit_upload(const std::string& id, const Digest& d) = 0;
+  virtual void cancel_upload(const std::string& id) = 0;
+};
+
+// Blobs under <root>/blobs/sha256/<aa>/<hex>; uploads in <root>/uploads/<id>/data
+// on the same filesystem, fsynced and renamed into place on commit.
+class FileBlobStore : public BlobStore {
+ public:
+  explicit FileBlobStore(std::string root);
+
+  std::optional<uint64_t> size(const Digest& d) const override;
+  std::unique_ptr<BlobReader> open(const Digest& d) const override;
+  void put(const Digest& d, std::string_view content) override;
+  bool remove(const Digest& d) override;
+  void for_each(const std::function<void(const Digest&, uint64_t size)>& fn) const override;
+
+  void begin_upload(const std::string& id) override;
+  std::optional<uint64_t> upload_size(const std::string& id) const override;
+  uint64_t append(const std::string& id, uint64_t offset, const std::function<size_t(char*, size_t)>& read,
+                  const std::function<void(const char*, size_t)>& on_data) override;
   void read_upload(const std::string& id, uint64_t length,
-                   const std::function<void(const char*, size_t)>& fn) const;
-  // Moves the finished upload into place as blob d (verified by the caller).
-  void commit_upload(const std::string& id, const Digest& d);
-  void cancel_upload(const std::string& id);
+                   const std::function<void(const char*, size_t)>& fn) const override;
+  void commit_upload(const std::string& id, const Digest& d) override;
+  void cancel_upload(const std::string& id) override;
 
   const std::string& root() const { return root_; }
 
@@ -67,5 +115,11 @@ class BlobStore {
   std::string upload_dir(const std::string& id) const;
   std::string root_;
 };
+
+// The store a --storage value names: "" for a FileBlobStore in root (the
+// default), "file:///path" for one elsewhere, "s3://bucket/prefix?..." for
+// an S3BlobStore (its syntax: hub/s3_blob_store.h; root then holds only
+// scratch space for request bodies on their way to S3).
+std::unique_ptr<BlobStore> open_blob_store(const std::string& storage, const std::string& root);
 
 }  // namespace berth::hub

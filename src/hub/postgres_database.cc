@@ -66,7 +66,8 @@ class PgConn : public Sql {
       fail("connect to postgres {}: {}", redact(uri), msg);
     }
     // NOTICEs ("relation already exists, skipping") would go to stderr.
-    PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
+    PQsetNoticeProcessor(
+        conn_, [](void*, const char*) {}, nullptr);
   }
   ~PgConn() override { PQfinish(conn_); }
   PgConn(const PgConn&) = delete;
@@ -139,7 +140,8 @@ class PgConn : public Sql {
       if (p.fd >= 0 && ::poll(&p, 1, 0) == 0) return;
     }
     PQreset(conn_);
-    if (PQstatus(conn_) != CONNECTION_OK) fail("reconnect to postgres {}: {}", redact(uri), one_line(PQerrorMessage(conn_)));
+    if (PQstatus(conn_) != CONNECTION_OK)
+      fail("reconnect to postgres {}: {}", redact(uri), one_line(PQerrorMessage(conn_)));
   }
 
  private:
@@ -167,8 +169,8 @@ class PgConn : public Sql {
           values.push_back(nullptr);
         }
       }
-      res = PQexecParams(conn_, text.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr,
-                         nullptr, 0);
+      res = PQexecParams(conn_, text.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr, nullptr,
+                         0);
     }
     Result owned(res, PQclear);
     ExecStatusType status = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;

@@ -1,7 +1,5 @@
 #include "hub/registry_api.h"
 
-#include <sys/stat.h>
-
 #include <chrono>
 #include <optional>
 
@@ -11,6 +9,7 @@
 #include "base/strings.h"
 #include "hub/manifest_check.h"
 #include "hub/names.h"
+#include "hub/policies.h"
 #include "hub/registry_error.h"
 #include "image/digest.h"
 #include "image/media_types.h"
@@ -159,7 +158,39 @@ void RegistryApi::dispatch(Request& req, Response& res, const Route& r) {
 
 // ---- manifests
 
-void RegistryApi::get_manifest(Request&, Response& res, const std::string& repo, const std::string& ref) {
+// Blobs the store cannot hand over as a file are buffered in memory up to
+// this size (manifests always are: they are at most 4 MiB), and spooled to
+// a scratch file above it.
+static constexpr uint64_t kMaxBufferedProxy = uint64_t{8} << 20;
+
+// Sends bytes [offset, offset + length) of blob: with sendfile(2) from a
+// local file; otherwise (S3) buffered when small, else spooled to a scratch
+// file first, since http::Response has no streamed body of known length and
+// clients want a Content-Length (streamed chunked only without scratch space).
+static void send_blob(Request& req, Response& res, const BlobReader& blob, int status, const std::string& type,
+                      uint64_t offset, uint64_t length) {
+  if (blob.fd() >= 0) {
+    res.send_file(status, type, blob.fd(), offset, length);
+  } else if (req.method() == "HEAD") {
+    res.send_file(status, type, -1, offset, length);  // HEAD: headers with this Content-Length, no body
+  } else if (length <= kMaxBufferedProxy) {
+    std::string body;
+    body.reserve(length);
+    blob.read(offset, length, [&](std::string_view p) {
+      body.append(p);
+      return true;
+    });
+    res.send(status, type, body);
+  } else if (UniqueFd spooled = blob.spool(offset, length); spooled.valid()) {
+    res.send_file(status, type, spooled.get(), 0, length);
+  } else {
+    res.start_stream(status, type);
+    blob.read(offset, length, [&](std::string_view p) { return res.write(p); });
+    res.finish_stream();
+  }
+}
+
+void RegistryApi::get_manifest(Request& req, Response& res, const std::string& repo, const std::string& ref) {
   std::string digest = ref;
   if (ref.find(':') == std::string::npos) {
     if (!is_valid_tag(ref)) throw RegistryError(400, "TAG_INVALID", "manifest tag did not match URI");
@@ -171,11 +202,11 @@ void RegistryApi::get_manifest(Request&, Response& res, const std::string& repo,
   }
   auto rec = meta_.manifest(repo, digest);
   if (!rec) throw RegistryError(404, "MANIFEST_UNKNOWN", "manifest unknown", json{{"Revision", digest}});
-  UniqueFd fd = blobs_.open(parse_digest(digest));
-  if (!fd.valid()) throw RegistryError(404, "MANIFEST_UNKNOWN", "manifest unknown", json{{"Revision", digest}});
+  std::unique_ptr<BlobReader> blob = blobs_.open(parse_digest(digest));
+  if (!blob) throw RegistryError(404, "MANIFEST_UNKNOWN", "manifest unknown", json{{"Revision", digest}});
   res.set_header("Docker-Content-Digest", digest);
   res.set_header("Etag", "\"" + digest + "\"");
-  res.send_file(200, rec->media_type, fd.get(), 0, static_cast<uint64_t>(rec->size));
+  send_blob(req, res, *blob, 200, rec->media_type, 0, static_cast<uint64_t>(rec->size));
 }
 
 void RegistryApi::put_manifest(Request& req, Response& res, const std::string& repo, const std::string& ref) {
@@ -200,6 +231,12 @@ void RegistryApi::put_manifest(Request& req, Response& res, const std::string& r
     tag = ref;
   }
   ParsedManifest parsed = parse_manifest(body, req.header("Content-Type"));
+  if (policies_) {
+    // Before the references are checked: GC must see their use first (hub/gc.h).
+    std::vector<std::string> refs;
+    for (const auto& r : parsed.references) refs.push_back(r.digest);
+    policies_->admit_manifest(repo, tag, digest.str(), refs);
+  }
   for (const auto& r : parsed.references) {
     bool present = r.is_manifest ? meta_.manifest(repo, r.digest).has_value()
                                  : meta_.linked_blob_size(repo, r.digest).has_value();
@@ -220,17 +257,22 @@ void RegistryApi::put_manifest(Request& req, Response& res, const std::string& r
   res.set_header("Docker-Content-Digest", digest.str());
   if (!parsed.subject.empty()) res.set_header("OCI-Subject", parsed.subject);
   res.send(201);
-  if (push_listener_) push_listener_(repo, tag, rec);
+  if (push_listener_) push_listener_(req, repo, tag, rec);
 }
 
 void RegistryApi::delete_manifest(Response& res, const std::string& repo, const std::string& ref) {
   if (ref.find(':') == std::string::npos) {
     if (!is_valid_tag(ref)) throw RegistryError(400, "TAG_INVALID", "manifest tag did not match URI");
+    if (policies_) policies_->admit_tag_delete(repo, ref);
     if (!meta_.delete_tag(repo, ref)) {
       throw RegistryError(404, "MANIFEST_UNKNOWN", "manifest unknown", json{{"Tag", ref}});
     }
-  } else if (!meta_.delete_manifest(repo, parse_digest(ref).str())) {
-    throw RegistryError(404, "MANIFEST_UNKNOWN", "manifest unknown", json{{"Revision", ref}});
+  } else {
+    std::string digest = parse_digest(ref).str();
+    if (policies_) policies_->admit_manifest_delete(repo, digest);
+    if (!meta_.delete_manifest(repo, digest)) {
+      throw RegistryError(404, "MANIFEST_UNKNOWN", "manifest unknown", json{{"Revision", ref}});
+    }
   }
   res.send(202);
 }
@@ -259,18 +301,25 @@ static std::optional<std::pair<uint64_t, uint64_t>> parse_range(const std::strin
 void RegistryApi::get_blob(Request& req, Response& res, const std::string& repo, const std::string& ref) {
   image::Digest d = parse_digest(ref);
   auto linked = meta_.linked_blob_size(repo, d.str());
-  UniqueFd fd = linked ? blobs_.open(d) : UniqueFd();
-  if (!fd.valid()) throw RegistryError(404, "BLOB_UNKNOWN", "blob unknown to registry", json{{"digest", d.str()}});
-  struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) fail_errno("stat blob {}", d.str());
-  uint64_t size = static_cast<uint64_t>(st.st_size);
+  std::unique_ptr<BlobReader> blob = linked ? blobs_.open(d) : nullptr;
+  if (!blob) throw RegistryError(404, "BLOB_UNKNOWN", "blob unknown to registry", json{{"digest", d.str()}});
+  uint64_t size = blob->size();
+  if (req.method() == "GET") {
+    // distribution's S3 default: the client fetches the bytes from S3 itself.
+    if (std::string url = blobs_.redirect_url(d); !url.empty()) {
+      res.set_header("Location", url);
+      res.set_header("Docker-Content-Digest", d.str());
+      res.send(307);
+      return;
+    }
+  }
   res.set_header("Docker-Content-Digest", d.str());
   res.set_header("Etag", "\"" + d.str() + "\"");
   res.set_header("Accept-Ranges", "bytes");
   res.set_header("Cache-Control", "max-age=31536000");
   std::string range = req.header("Range");
   if (range.empty()) {
-    res.send_file(200, "application/octet-stream", fd.get(), 0, size);
+    send_blob(req, res, *blob, 200, "application/octet-stream", 0, size);
     return;
   }
   auto r = parse_range(range, size);
@@ -279,7 +328,7 @@ void RegistryApi::get_blob(Request& req, Response& res, const std::string& repo,
     throw RegistryError(416, "RANGE_INVALID", "invalid content range", json{{"range", range}});
   }
   res.set_header("Content-Range", fmt::format("bytes {}-{}/{}", r->first, r->second, size));
-  res.send_file(206, "application/octet-stream", fd.get(), r->first, r->second - r->first + 1);
+  send_blob(req, res, *blob, 206, "application/octet-stream", r->first, r->second - r->first + 1);
 }
 
 void RegistryApi::delete_blob(Response& res, const std::string& repo, const std::string& ref) {
@@ -308,16 +357,19 @@ void RegistryApi::start_upload(Request& req, Response& res, const std::string& r
     std::string from = q.get("from");
     bool mounted = false;
     if (is_valid_repository_name(from) && from != repo) {
+      std::optional<int64_t> size;
       try {
         // Mounting reads from `from`: the caller needs pull rights there.
         access_(req, res, from, Action::kPull);
-        auto size = meta_.linked_blob_size(from, d.str());
-        if (size && blobs_.size(d)) {
-          meta_.link_blob(repo, d.str(), *size);
-          mounted = true;
-        }
+        size = meta_.linked_blob_size(from, d.str());
       } catch (const RegistryError&) {
         // No rights on the source: an ordinary upload, as distribution does.
+      }
+      // The quota refusal is the answer (no upload session to fall back to).
+      if (size && policies_) policies_->admit_blob(repo, d.str(), *size);
+      if (size && blobs_.size(d)) {
+        meta_.link_blob(repo, d.str(), *size);
+        mounted = true;
       }
     } else if (from.empty() && meta_.linked_blob_size(repo, d.str())) {
       mounted = true;
@@ -445,6 +497,16 @@ void RegistryApi::finish_upload(Response& res, const std::string& repo, const st
     throw RegistryError(400, "DIGEST_INVALID", "provided digest did not match uploaded content",
                         fmt::format("the upload's digest is {}, the client claimed {}", actual.str(), want.str()));
   }
+  if (policies_) {
+    // Quota; also records the use before the bytes are looked at (hub/gc.h).
+    try {
+      policies_->admit_blob(repo, want.str(), static_cast<int64_t>(h->size));
+    } catch (const RegistryError&) {
+      blobs_.cancel_upload(id);
+      meta_.delete_upload(id);
+      throw;
+    }
+  }
   if (blobs_.size(want)) {
     blobs_.cancel_upload(id);  // the bytes are already here (another repository's push)
   } else {
@@ -502,8 +564,22 @@ void RegistryApi::list_tags(Request& req, Response& res, const std::string& repo
 
 void RegistryApi::catalog(Request& req, Response& res) {
   access_(req, res, "", Action::kPull);
-  auto repos = paginate(req, res, "/v2/_catalog",
-                        [&](const std::string& last, int64_t n) { return meta_.repositories(last, n); });
+  auto repos = paginate(req, res, "/v2/_catalog", [&](const std::string& last, int64_t n) {
+    if (!catalog_filter_) return meta_.repositories(last, n);
+    // Filtered page by page, so hidden repositories never shorten a page.
+    std::vector<std::string> out;
+    std::string after = last;
+    while (n < 0 || static_cast<int64_t>(out.size()) < n) {
+      auto batch = meta_.repositories(after, 100);
+      for (const auto& r : batch) {
+        if (catalog_filter_(req, r)) out.push_back(r);
+        if (n >= 0 && static_cast<int64_t>(out.size()) == n) break;
+      }
+      if (batch.size() < 100) break;
+      after = batch.back();
+    }
+    return out;
+  });
   res.send(200, "application/json", json{{"repositories", repos}}.dump() + "\n");
 }
 

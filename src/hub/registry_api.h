@@ -27,6 +27,8 @@
 
 namespace berth::hub {
 
+class Policies;
+
 enum class Action { kPull, kPush, kDelete };
 
 // Decides whether this request may do action on repository ("" for the
@@ -42,9 +44,17 @@ class RegistryApi {
   // Handles a request whose path starts with /v2/ (or is /v2).
   void serve(http::Request& req, http::Response& res);
 
-  // Called after a manifest was stored (webhooks, search index).
-  using PushListener = std::function<void(const std::string& repo, const std::string& tag, const ManifestRecord&)>;
+  // Called after a manifest was stored (webhooks), with the request that
+  // stored it (to name the pusher).
+  using PushListener =
+      std::function<void(http::Request&, const std::string& repo, const std::string& tag, const ManifestRecord&)>;
   void on_push(PushListener fn) { push_listener_ = std::move(fn); }
+  // Whether the caller of a request may see a repository in _catalog (all when unset).
+  using CatalogFilter = std::function<bool(http::Request&, const std::string& repo)>;
+  void set_catalog_filter(CatalogFilter fn) { catalog_filter_ = std::move(fn); }
+  // Quotas and tag immutability (hub/policies.h), consulted before blobs are
+  // linked and manifests stored or deleted; none when unset.
+  void set_policies(Policies* p) { policies_ = p; }
 
   struct Route;  // what a /v2/ path names (registry_api.cc)
 
@@ -75,6 +85,8 @@ class RegistryApi {
   Metadata& meta_;
   Access access_;
   PushListener push_listener_;
+  CatalogFilter catalog_filter_;
+  Policies* policies_ = nullptr;
   // Running sha256 of each upload this process appended to; rebuilt from
   // the data when another replica (or a previous run) did the earlier part.
   std::mutex hashes_mu_;

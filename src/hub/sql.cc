@@ -160,7 +160,8 @@ void retry_backoff(int attempt) {
   seed ^= seed >> 33;
   seed *= 0xff51afd7ed558ccdULL;
   seed ^= seed >> 33;
-  std::this_thread::sleep_for(std::chrono::microseconds(cap_us / 4 + static_cast<int64_t>(seed % (cap_us * 3 / 4 + 1))));
+  std::this_thread::sleep_for(
+      std::chrono::microseconds(cap_us / 4 + static_cast<int64_t>(seed % (cap_us * 3 / 4 + 1))));
 }
 
 }  // namespace sql_internal

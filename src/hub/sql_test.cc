@@ -56,8 +56,8 @@ class PostgresServer {
     std::vector<std::string> postgres = as_owner;
     // The server dies with the test process even if that crashes.
     postgres.insert(postgres.end(), {"--pdeathsig", "KILL", "--", bin + "/postgres", "-D", data(), "-k", dir_.path(),
-                                     "-c", "listen_addresses=", "-c", "fsync=off", "-c", "synchronous_commit=off",
-                                     "-c", "full_page_writes=off"});
+                                     "-c", "listen_addresses=", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c",
+                                     "full_page_writes=off"});
     int log = ::open(log_path().c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
     if (log < 0) fail_errno("open {}", log_path());
     pid_ = spawn_process(postgres, {-1, log, log}, true);
@@ -70,7 +70,8 @@ class PostgresServer {
         pid_ = -1;
         fail("postgres tests: the server exited: {}", read_file(log_path()));
       }
-      if (std::chrono::steady_clock::now() > deadline) fail("postgres tests: no connection after 30s: {}", read_file(log_path()));
+      if (std::chrono::steady_clock::now() > deadline)
+        fail("postgres tests: no connection after 30s: {}", read_file(log_path()));
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     admin_ = open_database(uri("postgres"));
@@ -88,7 +89,9 @@ class PostgresServer {
   PostgresServer(const PostgresServer&) = delete;
   PostgresServer& operator=(const PostgresServer&) = delete;
 
-  std::string uri(const std::string& db) const { return "postgresql:///" + db + "?host=" + dir_.path() + "&user=postgres"; }
+  std::string uri(const std::string& db) const {
+    return "postgresql:///" + db + "?host=" + dir_.path() + "&user=postgres";
+  }
   std::string socket_dir() const { return dir_.path(); }
 
   // A new, empty database, so each test starts from scratch.
@@ -114,8 +117,9 @@ class PostgresServer {
       }
     ::globfree(&g);
     if (found.empty())
-      fail("postgres tests: no PostgreSQL server in /usr/lib/postgresql/*/bin (install the postgresql package, "
-           "see scripts/packages.txt)");
+      fail(
+          "postgres tests: no PostgreSQL server in /usr/lib/postgresql/*/bin (install the postgresql package, "
+          "see scripts/packages.txt)");
     std::sort(found.begin(), found.end(), [](const std::string& a, const std::string& b) {
       return std::stoi(a.substr(20)) < std::stoi(b.substr(20));  // after "/usr/lib/postgresql/"
     });
@@ -155,7 +159,9 @@ PostgresEnvironment* const postgres_env =
     static_cast<PostgresEnvironment*>(::testing::AddGlobalTestEnvironment(new PostgresEnvironment));
 
 struct SqliteBackend {
-  static std::unique_ptr<Database> open(const test::TempDir& dir) { return open_database("sqlite://" + (dir / "hub.db")); }
+  static std::unique_ptr<Database> open(const test::TempDir& dir) {
+    return open_database("sqlite://" + (dir / "hub.db"));
+  }
 };
 
 struct PostgresBackend {
@@ -233,8 +239,14 @@ TYPED_TEST(SqlTest, RunsScriptsOfSeveralStatements) {
       "INSERT INTO a VALUES ('1');\n");
   EXPECT_EQ(this->count("a"), 1);
   EXPECT_EQ(this->count("b"), 0);
-  EXPECT_THAT(test::error_of([&] { db.exec("INSERT INTO a VALUES (?); INSERT INTO b VALUES (?)", {"1", "2"}); }),
+  EXPECT_THAT(test::error_of([&] {
+                db.exec("INSERT INTO a VALUES (?); INSERT INTO b VALUES (?)", {"1", "2"});
+              }),
               HasSubstr("INSERT INTO a"));
+  // Inside a transaction a failing script leaves nothing behind.
+  EXPECT_THROW(db.transaction([](Sql& tx) { tx.exec("INSERT INTO b VALUES ('1'); INSERT INTO a VALUES ('1');"); }),
+               SqlConstraintError);
+  EXPECT_EQ(this->count("b"), 0);
 }
 
 TYPED_TEST(SqlTest, OnConflictDoNothingAndDoUpdate) {
@@ -255,7 +267,8 @@ TYPED_TEST(SqlTest, OnConflictDoNothingAndDoUpdate) {
 TYPED_TEST(SqlTest, ReturningGivesRows) {
   Database& db = *this->db_;
   db.exec("CREATE TABLE repos (name TEXT PRIMARY KEY, stars BIGINT NOT NULL)");
-  auto inserted = db.query("INSERT INTO repos (name, stars) VALUES (?, ?) RETURNING name, stars", {"alpine", int64_t{5}});
+  auto inserted =
+      db.query("INSERT INTO repos (name, stars) VALUES (?, ?) RETURNING name, stars", {"alpine", int64_t{5}});
   ASSERT_EQ(inserted.size(), 1u);
   EXPECT_EQ(inserted[0].text(0), "alpine");
   EXPECT_EQ(inserted[0].integer(1), 5);
@@ -263,9 +276,9 @@ TYPED_TEST(SqlTest, ReturningGivesRows) {
   ASSERT_EQ(updated.size(), 1u);
   EXPECT_EQ(updated[0].integer(0), 6);
   // DO NOTHING on a conflict returns no row: how callers tell "created" from "existed".
-  EXPECT_TRUE(db.query("INSERT INTO repos (name, stars) VALUES (?, 0) ON CONFLICT (name) DO NOTHING RETURNING name",
-                       {"alpine"})
-                  .empty());
+  EXPECT_TRUE(
+      db.query("INSERT INTO repos (name, stars) VALUES (?, 0) ON CONFLICT (name) DO NOTHING RETURNING name", {"alpine"})
+          .empty());
 }
 
 TYPED_TEST(SqlTest, UniqueViolationIsAConstraintError) {
@@ -390,8 +403,8 @@ TYPED_TEST(SqlTest, QuestionMarksInsideQuotesAreNotPlaceholders) {
   Database& db = *this->db_;
   db.exec("CREATE TABLE \"odd?table\" (\"what?\" TEXT, other TEXT)");
   EXPECT_EQ(db.exec("INSERT INTO \"odd?table\" (\"what?\", other) VALUES (?, 'lit?''?')", {"p?"}), 1);
-  auto rows = db.query("SELECT \"what?\", other, '?' || ? FROM \"odd?table\" WHERE \"what?\" = ? -- trailing ?",
-                       {"x", "p?"});
+  auto rows =
+      db.query("SELECT \"what?\", other, '?' || ? FROM \"odd?table\" WHERE \"what?\" = ? -- trailing ?", {"x", "p?"});
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_EQ(rows[0].text(0), "p?");
   EXPECT_EQ(rows[0].text(1), "lit?'?");
@@ -545,7 +558,8 @@ TEST(RewritePlaceholders, NumbersOnlyPlaceholdersOutsideQuotesAndComments) {
 }
 
 TEST(StatementHead, FirstWordsCollapsed) {
-  EXPECT_EQ(sql_internal::statement_head("  INSERT INTO\n   repos (name, owner) VALUES (?, ?)"), "INSERT INTO repos (name,");
+  EXPECT_EQ(sql_internal::statement_head("  INSERT INTO\n   repos (name, owner) VALUES (?, ?)"),
+            "INSERT INTO repos (name,");
   EXPECT_EQ(sql_internal::statement_head("COMMIT"), "COMMIT");
 }
 

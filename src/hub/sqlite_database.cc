@@ -28,8 +28,8 @@ constexpr int kTransactionAttemptsSqlite = 3;
 class SqliteConn : public Sql {
  public:
   explicit SqliteConn(const std::string& path) : path_(path) {
-    int rc = sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                             nullptr);
+    int rc =
+        sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
     if (rc != SQLITE_OK) {
       std::string msg = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
       sqlite3_close_v2(db_);
@@ -39,8 +39,7 @@ class SqliteConn : public Sql {
     sqlite3_busy_timeout(db_, kBusyTimeoutMs);
     try {
       auto mode = query("PRAGMA journal_mode=WAL", {});
-      if (mode.empty() || mode[0].text(0) != "wal")
-        fail("open sqlite database {}: cannot switch to WAL mode", path);
+      if (mode.empty() || mode[0].text(0) != "wal") fail("open sqlite database {}: cannot switch to WAL mode", path);
       // NORMAL is safe from corruption in WAL mode; a power loss may only
       // lose the last transactions, which is fine for metadata.
       exec("PRAGMA synchronous=NORMAL", {});
@@ -109,7 +108,8 @@ class SqliteConn : public Sql {
       stmt = it->second;
     } else {
       const char* tail = nullptr;
-      int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &stmt, &tail);
+      int rc =
+          sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &stmt, &tail);
       if (rc != SQLITE_OK) raise(sql, rc);
       if (!stmt) fail("sqlite: empty statement");
       std::string_view rest = sql.substr(static_cast<size_t>(tail - sql.data()));

@@ -17,7 +17,7 @@ import tarfile
 
 import pytest
 
-from registry_server import REGISTRY_KINDS, Registry, htpasswd_auth
+from registry_server import REGISTRY_KINDS, AuthHub, Registry, htpasswd_auth
 
 DOCKER28 = "/usr/local/bin/docker"
 DOCKER20 = "/usr/bin/docker"
@@ -35,10 +35,15 @@ def registry(tmp_path, request):
     r.stop()
 
 
-@pytest.fixture
-def auth_registry(tmp_path):
+# docker-registry behind htpasswd Basic auth, and berth-hub with an account
+# and Docker Hub's token auth: the same logins, pushes and pulls work on both.
+@pytest.fixture(params=["distribution", "berth-hub"])
+def auth_registry(tmp_path, request):
     (tmp_path / "areg").mkdir()
-    r = Registry(tmp_path / "areg", htpasswd_auth(tmp_path / "areg", "alice", "wonderland"))
+    if request.param == "berth-hub":
+        r = AuthHub(tmp_path / "areg", "alice", "wonderland", orgs=["team"])
+    else:
+        r = Registry(tmp_path / "areg", htpasswd_auth(tmp_path / "areg", "alice", "wonderland"))
     yield r
     r.stop()
 

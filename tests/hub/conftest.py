@@ -66,6 +66,9 @@ IMPLS = {
                          invalid_name=(404, None), tag_delete_refused=(400,)),
     # berth-hub implements the whole spec (brief: "claims every feature").
     "berth-hub": Impl("berth-hub", frozenset(FEATURES), invalid_name=(400, "NAME_INVALID")),
+    # berth-hub as replicas run it: metadata in a real PostgreSQL, blobs in a
+    # real S3-compatible server (s3rver), so the whole suite covers that path.
+    "berth-hub-s3": Impl("berth-hub-s3", frozenset(FEATURES), invalid_name=(400, "NAME_INVALID")),
 }
 
 
@@ -119,6 +122,22 @@ def _start(name: str, tmp: Path) -> Server:
     if name == "berth-hub":
         h = Hub(tmp)  # --open: anonymous push and pull
         return Server(impl, f"http://{h.host}", h.stop)
+    if name == "berth-hub-s3":
+        from postgres_server import PostgresServer
+        from s3_server import S3Server
+        pg = PostgresServer()
+        try:
+            s3 = S3Server(tmp)
+        except Exception:
+            pg.stop()
+            raise
+        try:
+            h = Hub(tmp, "--open", "--database", pg.create_database(), "--storage", s3.storage_url("hub"))
+        except Exception:
+            s3.stop()
+            pg.stop()
+            raise
+        return Server(impl, f"http://{h.host}", lambda: (h.stop(), s3.stop(), pg.stop()))
     raise AssertionError(name)
 
 

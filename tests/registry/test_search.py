@@ -61,3 +61,29 @@ def test_search_errors(engine, index):
     p = search(engine, "127.0.0.1:1/app")
     assert p.returncode == 1
     assert "127.0.0.1:1" in p.stderr
+
+
+def test_search_berth_hub_lists_public_repositories_only(engine, tmp_path):
+    """docker search against berth-hub's /v1/search: names, descriptions,
+    stars; private repositories never show to anonymous searchers."""
+    import sys
+    from pathlib import Path
+    sys.path.append(str(Path(__file__).resolve().parent.parent / "hub"))
+    from registry_client import RegistryClient, oci_image
+    from registry_server import AuthHub, create_hub_user, hub_api
+
+    hub = AuthHub(tmp_path, "alice", "alice-password")
+    try:
+        alice = RegistryClient(f"http://{hub.host}", "alice", "alice-password")
+        for repo, private, desc in [("alice/app", False, "the app"), ("alice/app-secret", True, "hidden")]:
+            oci_image().push(alice, repo, "1")
+            assert hub_api(hub, "PATCH", f"/api/v1/repositories/{repo}", "alice", "alice-password",
+                           {"is_private": private, "description": desc})[0] == 200
+        create_hub_user(tmp_path, "bob", "bob-password")
+        assert hub_api(hub, "PUT", "/api/v1/repositories/alice/app/star", "bob", "bob-password")[0] == 200
+        for cli in CLIS:
+            p = search(engine, "--format", "{{.Name}}|{{.StarCount}}|{{.Description}}", f"{hub.host}/app", cli=cli)
+            assert p.returncode == 0, p.stderr
+            assert p.stdout.splitlines() == ["alice/app|1|the app"], (cli, p.stdout)
+    finally:
+        hub.stop()

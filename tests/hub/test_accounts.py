@@ -1,0 +1,195 @@
+"""berth-hub with accounts: Docker Hub's token auth, private repositories,
+organizations and teams, access tokens and robots, rate-limited logins and
+search — driven over HTTP like docker does (tests/cli covers the real docker
+CLIs against the same server)."""
+import base64
+import json
+import sqlite3
+
+import pytest
+import requests
+
+from registry_client import RegistryClient, error_codes, oci_image
+from registry_server import AuthHub, create_hub_user, hub_api
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("authhub")
+    h = AuthHub(tmp, "alice", "alice-password", orgs=["acme"])
+    create_hub_user(tmp, "bob", "bob-password")
+    create_hub_user(tmp, "root", "root-password", admin=True)
+    yield h
+    h.stop()
+
+
+def client(hub, user=None, password=None):
+    return RegistryClient(f"http://{hub.host}", user, password)
+
+
+def jwt_claims(token):
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+def test_registry_challenges_like_docker_hub(hub):
+    r = requests.get(f"http://{hub.host}/v2/", timeout=10)
+    assert r.status_code == 401
+    assert r.headers["WWW-Authenticate"] == (f'Bearer realm="http://{hub.host}/token",service="berth-hub"')
+    r = requests.get(f"http://{hub.host}/v2/alice/app/manifests/1", timeout=10)
+    assert r.status_code == 401
+    assert r.headers["WWW-Authenticate"].endswith(',scope="repository:alice/app:pull"')
+    assert error_codes(r) == ["UNAUTHORIZED"]
+
+
+def test_token_grants_only_what_the_caller_holds(hub):
+    scope = "repository:alice/tokens:pull,push"
+    r = requests.get(f"http://{hub.host}/token", params={"service": "berth-hub", "scope": scope},
+                     auth=("alice", "alice-password"), timeout=10)
+    assert r.status_code == 200
+    body = r.json()
+    assert body["token"] == body["access_token"] and body["expires_in"] == 300
+    claims = jwt_claims(body["token"])
+    assert claims["sub"] == "alice" and claims["aud"] == "berth-hub"
+    assert claims["access"] == [{"type": "repository", "name": "alice/tokens", "actions": ["pull", "push"]}]
+    # bob may not push into alice's namespace, and the repository does not exist to pull.
+    r = requests.get(f"http://{hub.host}/token", params={"service": "berth-hub", "scope": scope},
+                     auth=("bob", "bob-password"), timeout=10)
+    assert jwt_claims(r.json()["token"])["access"][0]["actions"] == []
+    # Wrong password: 401, no token.
+    r = requests.get(f"http://{hub.host}/token", params={"scope": scope}, auth=("alice", "nope"), timeout=10)
+    assert r.status_code == 401 and "token" not in r.text
+
+
+def test_private_repository_is_invisible_without_rights(hub):
+    alice = client(hub, "alice", "alice-password")
+    img = oci_image()
+    img.push(alice, "alice/secret", "1")
+    status, _ = hub_api(hub, "PATCH", "/api/v1/repositories/alice/secret", "alice", "alice-password",
+                        {"is_private": True, "description": "top secret"})
+    assert status == 200
+    img.push(alice, "alice/open", "1")
+
+    anon = client(hub)
+    r = anon.get("/v2/alice/secret/manifests/1")
+    assert r.status_code == 401 and error_codes(r) == ["UNAUTHORIZED"]
+    assert anon.get("/v2/alice/open/manifests/1").status_code == 200  # anonymous pull of a public repository
+
+    bob = client(hub, "bob", "bob-password")
+    r = bob.get("/v2/alice/secret/manifests/1")
+    assert r.status_code == 404 and error_codes(r) == ["NAME_UNKNOWN"]
+    r = bob.get(f"/v2/alice/secret/blobs/{img.digest}")
+    assert r.status_code == 404
+    # Never listed: catalog, search (docker's and the UI's), repository API.
+    assert "alice/secret" not in bob.get("/v2/_catalog").json()["repositories"]
+    assert "alice/open" in bob.get("/v2/_catalog").json()["repositories"]
+    r = requests.get(f"http://{hub.host}/v1/search", params={"q": "secret"}, auth=("bob", "bob-password"), timeout=10)
+    assert r.json()["results"] == []
+    status, body = hub_api(hub, "GET", "/api/v1/repositories?q=alice", "bob", "bob-password")
+    assert [x["repo_name"] for x in body["results"]] == ["alice/open"]
+    assert hub_api(hub, "GET", "/api/v1/repositories/alice/secret", "bob", "bob-password")[0] == 404
+    # The owner sees it everywhere.
+    assert "alice/secret" in alice.get("/v2/_catalog").json()["repositories"]
+    r = requests.get(f"http://{hub.host}/v1/search", params={"q": "secret"}, auth=("alice", "alice-password"),
+                     timeout=10)
+    assert [x["name"] for x in r.json()["results"]] == ["alice/secret"]
+    assert r.json()["results"][0]["description"] == "top secret"
+
+    # A read grant lets bob pull but not push.
+    status, _ = hub_api(hub, "PUT", "/api/v1/repositories/alice/secret/collaborators/bob", "alice", "alice-password",
+                        {"permission": "read"})
+    assert status == 200
+    bob = client(hub, "bob", "bob-password")
+    assert bob.get("/v2/alice/secret/manifests/1").status_code == 200
+    r = bob.post("/v2/alice/secret/blobs/uploads/")
+    assert r.status_code == 403 and error_codes(r) == ["DENIED"]
+    # bob cannot create repositories in alice's namespace either.
+    r = bob.post("/v2/alice/bobs/blobs/uploads/")
+    assert r.status_code in (401, 403, 404)
+
+
+def test_organization_teams_grant_write(hub):
+    assert hub_api(hub, "POST", "/api/v1/orgs/acme/teams", "alice", "alice-password", {"name": "devs"})[0] == 201
+    assert hub_api(hub, "PUT", "/api/v1/orgs/acme/teams/devs/members/bob", "alice", "alice-password")[0] == 200
+    # Only owners manage teams.
+    assert hub_api(hub, "POST", "/api/v1/orgs/acme/teams", "bob", "bob-password", {"name": "x"})[0] == 403
+    alice = client(hub, "alice", "alice-password")
+    oci_image().push(alice, "acme/app", "1")
+    bob = client(hub, "bob", "bob-password")
+    r = bob.post("/v2/acme/app/blobs/uploads/")
+    assert r.status_code == 403  # public repo: bob reads, but no team grant yet
+    status, _ = hub_api(hub, "PUT", "/api/v1/repositories/acme/app/teams/devs", "alice", "alice-password",
+                        {"permission": "write"})
+    assert status == 200
+    bob = client(hub, "bob", "bob-password")
+    oci_image().push(bob, "acme/app", "2")
+    assert hub_api(hub, "DELETE", "/api/v1/orgs/acme/teams/devs/members/bob", "alice", "alice-password")[0] == 204
+    bob = client(hub, "bob", "bob-password")
+    assert bob.post("/v2/acme/app/blobs/uploads/").status_code == 403
+
+
+def test_access_tokens_and_robots(hub):
+    status, body = hub_api(hub, "POST", "/api/v1/tokens", "alice", "alice-password",
+                           {"description": "ci", "scope": "read"})
+    assert status == 201 and body["token"].startswith("bhp_") and body["scope"] == "read"
+    read_token = body["token"]
+    # The token is stored hashed; only its id is listed.
+    listed = hub_api(hub, "GET", "/api/v1/tokens", "alice", "alice-password")[1]
+    assert [t["id"] for t in listed] == [body["id"]] and "token" not in listed[0]
+    alice_ro = client(hub, "alice", read_token)
+    oci_image().push(client(hub, "alice", "alice-password"), "alice/tokapp", "1")
+    assert alice_ro.get("/v2/alice/tokapp/manifests/1").status_code == 200
+    r = alice_ro.post("/v2/alice/tokapp/blobs/uploads/")
+    assert r.status_code == 403  # the token is read-only, though alice owns the repository
+    assert hub_api(hub, "DELETE", f"/api/v1/tokens/{body['id']}", "alice", "alice-password")[0] == 204
+    r = requests.get(f"http://{hub.host}/token", params={"scope": "repository:alice/tokapp:pull"},
+                     auth=("alice", read_token), timeout=10)
+    assert r.status_code == 401  # revoked
+
+    status, robot = hub_api(hub, "POST", "/api/v1/namespaces/acme/robots", "alice", "alice-password", {"name": "ci"})
+    assert status == 201 and robot["name"] == "acme+ci"
+    assert hub_api(hub, "PUT", "/api/v1/repositories/acme/app/collaborators/acme+ci", "alice", "alice-password",
+                   {"permission": "write"})[0] == 200
+    oci_image().push(client(hub, "acme+ci", robot["token"]), "acme/app", "robot")
+    r = client(hub, "acme+ci", robot["token"]).post("/v2/acme/other/blobs/uploads/")
+    assert r.status_code in (401, 403, 404)  # robots never create repositories
+
+
+def test_passwords_are_stored_with_a_slow_salted_hash(hub):
+    db = sqlite3.connect(hub.dir / "root" / "hub.db")
+    rows = dict(db.execute("SELECT name, password_hash FROM accounts WHERE kind = 'user'").fetchall())
+    assert rows["alice"].startswith("$scrypt$ln=15,") and "alice-password" not in rows["alice"]
+    assert rows["alice"] != rows["bob"]
+    db.close()
+
+
+def test_login_session_and_signup(hub):
+    r = requests.post(f"http://{hub.host}/api/v1/login", json={"username": "bob", "password": "bob-password"},
+                      timeout=10)
+    assert r.status_code == 200
+    assert "HttpOnly" in r.headers["Set-Cookie"] and "SameSite=Strict" in r.headers["Set-Cookie"]
+    me = requests.get(f"http://{hub.host}/api/v1/user", cookies={"berth_session": r.cookies["berth_session"]},
+                      timeout=10)
+    assert me.json()["username"] == "bob"
+    # The session token is not a registry token.
+    r2 = requests.get(f"http://{hub.host}/v2/alice/open/tags/list",
+                      headers={"Authorization": "Bearer " + r.json()["token"]}, timeout=10)
+    assert r2.status_code == 401
+    # Sign-up is allowed on this hub (--allow-signup); names are checked.
+    assert hub_api(hub, "POST", "/api/v1/users", body={"username": "carol", "password": "carol-password"})[0] == 201
+    assert hub_api(hub, "POST", "/api/v1/users", body={"username": "carol", "password": "carol-password"})[0] == 409
+    assert hub_api(hub, "POST", "/api/v1/users", body={"username": "Bad Name", "password": "whatever1"})[0] == 400
+    assert hub_api(hub, "POST", "/api/v1/users", body={"username": "dave", "password": "short"})[0] == 400
+
+
+def test_failed_logins_are_rate_limited(hub):
+    create_hub_user(hub.dir, "mallory", "mallory-password")
+    codes = [requests.get(f"http://{hub.host}/token", auth=("mallory", f"guess{i}"), timeout=10).status_code
+             for i in range(10)]
+    assert codes == [401] * 10
+    # Locked for a while, even with the right password.
+    r = requests.get(f"http://{hub.host}/token", auth=("mallory", "mallory-password"), timeout=10)
+    assert r.status_code == 429
+    # Other accounts are not affected... by this account's lock (the address limit is higher).
+    r = requests.get(f"http://{hub.host}/token", auth=("bob", "bob-password"), timeout=10)
+    assert r.status_code == 200
