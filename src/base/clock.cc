@@ -78,4 +78,10 @@ bool parse_rfc3339_nano(std::string_view s, long long* nanos) {
   return true;
 }
 
+int64_t unix_seconds_now() {
+  struct timespec t {};
+  ::clock_gettime(CLOCK_REALTIME, &t);
+  return static_cast<int64_t>(t.tv_sec);
+}
+
 }  // namespace berth

@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "base/clock.h"
 #include "http/query.h"
 #include "hub/names.h"
 
@@ -30,10 +31,6 @@ static const char* const kSchema[] = {
     "CREATE TABLE IF NOT EXISTS stars (repository TEXT NOT NULL, account TEXT NOT NULL, "
     "PRIMARY KEY (repository, account))",
 };
-
-static int64_t now_unix() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 std::string level_name(Level l) {
   switch (l) {
@@ -67,7 +64,7 @@ static void insert_account(Database& db, const std::string& name, const std::str
                            const std::string& email, bool admin) {
   try {
     db.exec("INSERT INTO accounts (name, kind, password_hash, email, site_admin, created) VALUES (?, ?, ?, ?, ?, ?)",
-            {name, kind, hash, email, int64_t{admin}, now_unix()});
+            {name, kind, hash, email, int64_t{admin}, unix_seconds_now()});
   } catch (const SqlConstraintError&) {
     throw HttpError(409, fmt::format("the name {} is already taken", name));
   }
@@ -94,7 +91,7 @@ void Accounts::create_org(const std::string& name, const std::string& owner) {
     try {
       sql.exec("INSERT INTO accounts (name, kind, password_hash, email, site_admin, created) "
                "VALUES (?, 'org', '', '', 0, ?)",
-               {name, now_unix()});
+               {name, unix_seconds_now()});
     } catch (const SqlConstraintError&) {
       throw HttpError(409, fmt::format("the name {} is already taken", name));
     }
@@ -185,8 +182,8 @@ std::optional<Principal> Accounts::check_token(const std::string& token) {
   auto rows = db_.query("SELECT account, secret_hash, scope, expires FROM access_tokens WHERE id = ?", {id});
   if (rows.empty() || !verify_password(secret, rows[0].text(1))) return std::nullopt;
   int64_t expires = rows[0].integer(3);
-  if (expires != 0 && expires < now_unix()) return std::nullopt;
-  db_.exec("UPDATE access_tokens SET last_used = ? WHERE id = ?", {now_unix(), id});
+  if (expires != 0 && expires < unix_seconds_now()) return std::nullopt;
+  db_.exec("UPDATE access_tokens SET last_used = ? WHERE id = ?", {unix_seconds_now(), id});
   Principal p = principal(rows[0].text(0));
   if (p.anonymous()) return std::nullopt;
   p.cap = static_cast<Level>(std::clamp<int64_t>(rows[0].integer(2), 1, 3));
@@ -212,7 +209,7 @@ std::pair<std::string, std::string> Accounts::create_token(const std::string& us
   std::string secret = random_token(24);
   db_.exec("INSERT INTO access_tokens (id, account, secret_hash, description, scope, created, expires, last_used) "
            "VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
-           {id, user, hash_password(secret, kTestScryptCost), description, static_cast<int64_t>(scope), now_unix(),
+           {id, user, hash_password(secret, kTestScryptCost), description, static_cast<int64_t>(scope), unix_seconds_now(),
             expires_unix});
   return {id, fmt::format("bhp_{}_{}", id, secret)};
 }
@@ -263,7 +260,7 @@ std::optional<RepositoryInfo> Accounts::repository(const std::string& repo) {
 void Accounts::ensure_repository(const std::string& repo, bool is_private) {
   db_.transaction([&](Sql& sql) {
     sql.exec("INSERT INTO repositories (name, created) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
-             {repo, now_unix()});
+             {repo, unix_seconds_now()});
     sql.exec("INSERT INTO repository_settings (repository, is_private, description, full_description) "
              "VALUES (?, ?, '', '') ON CONFLICT (repository) DO NOTHING",
              {repo, int64_t{is_private}});

@@ -22,10 +22,6 @@ using http::Request;
 using http::Response;
 using nlohmann::json;
 
-static int64_t now_unix() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
 static constexpr const char* kSessionAudience = "berth-hub-session";
 
 AuthService::AuthService(Accounts& accounts, TokenSigner signer, AuthOptions options)
@@ -98,7 +94,7 @@ Principal AuthService::authenticate(Request& req) {
     session = cookie_value(req.header("Cookie"), "berth_session");
   }
   if (!session.empty()) {
-    auto claims = signer_.verify(session, now_unix());
+    auto claims = signer_.verify(session, unix_seconds_now());
     if (!claims || claims->value("aud", "") != kSessionAudience || !(*claims)["sub"].is_string()) {
       throw HttpError(401, "the session has expired or is invalid; sign in again");
     }
@@ -113,7 +109,7 @@ Principal AuthService::authenticate(Request& req) {
 
 std::string AuthService::login(Request& req, const std::string& name, const std::string& password) {
   Principal p = check_login(req, name, password);
-  int64_t now = now_unix();
+  int64_t now = unix_seconds_now();
   return signer_.sign(json{{"iss", options_.service},
                            {"sub", p.name},
                            {"aud", kSessionAudience},
@@ -179,7 +175,7 @@ void AuthService::serve_token(Request& req, Response& res) {
       access.push_back(json{{"type", type}, {"name", name}, {"actions", granted}});
     }
   }
-  int64_t now = now_unix();
+  int64_t now = unix_seconds_now();
   json claims{{"iss", options_.service},
               {"sub", p.name},
               {"aud", form.get("service", options_.service)},
@@ -211,7 +207,7 @@ AuthService::RegistryCaller AuthService::registry_caller(Request& req, const std
     return c;
   }
   if (!auth.starts_with("Bearer ")) return c;
-  auto claims = signer_.verify(trim(auth.substr(7)), now_unix());
+  auto claims = signer_.verify(trim(auth.substr(7)), unix_seconds_now());
   if (!claims || claims->value("aud", "") == kSessionAudience) {
     throw RegistryError(401, "UNAUTHORIZED", "authentication required", "invalid or expired token");
   }
@@ -300,7 +296,7 @@ std::string AuthService::caller_name(Request& req) {
     return decoded.substr(0, decoded.find(':'));
   }
   if (auth.starts_with("Bearer ")) {
-    auto claims = signer_.verify(trim(auth.substr(7)), now_unix());
+    auto claims = signer_.verify(trim(auth.substr(7)), unix_seconds_now());
     if (claims && (*claims)["sub"].is_string()) return (*claims)["sub"].get<std::string>();
   }
   return {};
@@ -319,7 +315,7 @@ std::pair<std::string, std::string> AuthService::build_credentials(const std::st
     }
   }
   accounts_.grant(repo, robot, /*is_team=*/false, Level::kWrite);
-  return {robot, accounts_.create_token(robot, "automated build of " + repo, Level::kWrite, now_unix() + 3600).second};
+  return {robot, accounts_.create_token(robot, "automated build of " + repo, Level::kWrite, unix_seconds_now() + 3600).second};
 }
 
 bool AuthService::can_list(Request& req, const std::string& repo) {

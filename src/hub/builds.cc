@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 #include <openssl/crypto.h>
 
+#include "base/clock.h"
 #include "base/base64.h"
 #include "base/fd.h"
 #include "base/fs.h"
@@ -54,21 +55,6 @@ const char* const kSchema[] = {
     "CREATE INDEX IF NOT EXISTS builds_repository ON builds (repository, created)",
     "CREATE INDEX IF NOT EXISTS builds_status ON builds (status, created)",
 };
-
-int64_t now_unix() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-void require_level(HubContext& ctx, http::Request& req, const std::string& repo, Level want) {
-  Principal p = ctx.authenticate(req);
-  Level have = ctx.level(p, repo);
-  if (static_cast<int>(have) >= static_cast<int>(want)) return;
-  if (p.anonymous()) throw http::HttpError(401, "authentication required");
-  // Callers who cannot see the repository do not learn that it exists.
-  if (have == Level::kNone) throw http::HttpError(404, fmt::format("repository {} not found", repo));
-  throw http::HttpError(403, fmt::format("admin access to repository {} required", repo));
-}
 
 bool looks_like_id(const std::string& s, size_t len) {
   if (s.size() != len) return false;
@@ -418,7 +404,7 @@ std::vector<std::string> BuildService::queue_matches(const std::string& repo, co
           "status, log, error, digest, created, started, finished) "
           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', '', '', '', ?, NULL, NULL)",
           {id, repo, src.git_url, ref.type, ref.name, ref.commit, *tag, rule.dockerfile, rule.context, reason,
-           now_unix()});
+           unix_seconds_now()});
       ids.push_back(std::move(id));
     }
   }
@@ -516,7 +502,7 @@ void BuildService::worker() {
         id = rows[0].text(0);
         // Claimed by whoever flips it; another replica may have been first.
         if (ctx_.db.exec("UPDATE builds SET status = 'running', started = ? WHERE id = ? AND status = 'queued'",
-                         {now_unix(), id}) == 0) {
+                         {unix_seconds_now(), id}) == 0) {
           continue;
         }
       }
@@ -698,7 +684,7 @@ void BuildService::run_build(const std::string& id) {
     append(fmt::format("Pushed {}:{} {}\n", image, tag, digest));
     flush();
     ctx_.db.exec("UPDATE builds SET status = 'success', digest = ?, log = ?, finished = ? WHERE id = ?",
-                 {digest, log, now_unix(), id});
+                 {digest, log, unix_seconds_now(), id});
   } catch (const Stopped&) {
     // Interrupted, not failed: the next start() runs it again.
     append("berth-hub stopped: the build is queued again\n");
@@ -706,7 +692,7 @@ void BuildService::run_build(const std::string& id) {
   } catch (const std::exception& e) {
     append(fmt::format("ERROR: {}\n", e.what()));
     ctx_.db.exec("UPDATE builds SET status = 'failure', error = ?, log = ?, finished = ? WHERE id = ?",
-                 {std::string(e.what()), log, now_unix(), id});
+                 {std::string(e.what()), log, unix_seconds_now(), id});
   }
   if (!tmp.empty()) {
     try {
@@ -815,7 +801,7 @@ bool BuildService::serve(http::Request& req, http::Response& res) {
           "INSERT INTO build_sources (repository, git_url, token, baselined, updated) VALUES (?, ?, ?, 1, ?) "
           "ON CONFLICT (repository) DO UPDATE SET git_url = excluded.git_url, token = excluded.token, "
           "baselined = 1, updated = excluded.updated",
-          {repo, url.get<std::string>(), token, now_unix()});
+          {repo, url.get<std::string>(), token, unix_seconds_now()});
       for (size_t i = 0; i < rules.size(); i++) {
         const BuildRule& r = rules[i];
         sql.exec(

@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "base/clock.h"
 #include "base/error.h"
 
 namespace berth::hub {
@@ -21,10 +22,6 @@ static const char* const kGcSchema[] = {
 // A run this old is presumed to have died with its process.
 static constexpr int64_t kStaleLockSeconds = 6 * 3600;
 
-static int64_t clock_unix() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
 void migrate_gc(Database& db) {
   for (const char* stmt : kGcSchema) db.exec(stmt);
 }
@@ -33,7 +30,7 @@ void record_blob_use(Database& db, const std::vector<std::string>& digests, int6
   // Distinct: PostgreSQL refuses to update one row twice in a statement.
   std::set<std::string> distinct(digests.begin(), digests.end());
   if (distinct.empty()) return;
-  int64_t now = now_unix ? now_unix : clock_unix();
+  int64_t now = now_unix ? now_unix : unix_seconds_now();
   std::string sql = "INSERT INTO blob_uses (digest, used) VALUES ";
   std::vector<SqlValue> params;
   for (const auto& d : distinct) {
@@ -222,7 +219,7 @@ bool GarbageCollector::sweep_blob(const Digest& d, const BlobReader& reader, int
 
 GcReport GarbageCollector::run(const GcOptions& o) {
   if (o.grace_seconds < 0) fail("garbage collection: grace period {} s is negative", o.grace_seconds);
-  int64_t now = o.now_unix ? o.now_unix : clock_unix();
+  int64_t now = o.now_unix ? o.now_unix : unix_seconds_now();
   int64_t cutoff = now - o.grace_seconds;
   GcLock lock(db_, now);
   GcReport report;

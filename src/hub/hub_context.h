@@ -50,4 +50,9 @@ struct HubContext {
   std::function<bool(const Principal&, const std::string& repo)> can_create;
 };
 
+// Throws unless the caller of req has at least `want` on repo: 401 for
+// anonymous callers, 404 for those who may not even see the repository (so
+// private names do not leak), 403 otherwise.
+void require_level(HubContext& ctx, http::Request& req, const std::string& repo, Level want);
+
 }  // namespace berth::hub

@@ -1,4 +1,5 @@
 #include "hub/metadata.h"
+#include "base/clock.h"
 
 #include <chrono>
 #include <limits>
@@ -25,10 +26,6 @@ static const char* const kSchema[] = {
     "CREATE TABLE IF NOT EXISTS uploads (id TEXT PRIMARY KEY, repository TEXT NOT NULL, started BIGINT NOT NULL)",
 };
 
-static int64_t now_unix() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
 // LIMIT for "n < 0: all" (PostgreSQL has no negative LIMIT).
 static int64_t limit(int64_t n) { return n < 0 ? std::numeric_limits<int64_t>::max() : n; }
 
@@ -38,7 +35,7 @@ void Metadata::migrate() {
 
 static void ensure_repository(Sql& sql, const std::string& repo) {
   sql.exec("INSERT INTO repositories (name, created) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
-           {repo, now_unix()});
+           {repo, unix_seconds_now()});
 }
 
 void Metadata::link_blob(const std::string& repo, const std::string& digest, int64_t size) {

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "base/clock.h"
 #include "base/error.h"
 #include "http/query.h"
 #include "hub/names.h"
@@ -19,10 +20,6 @@ static const char* const kPolicySchema[] = {
     "CREATE TABLE IF NOT EXISTS repository_policies (repository TEXT PRIMARY KEY, policy TEXT NOT NULL, "
     "updated BIGINT NOT NULL)",
 };
-
-static int64_t clock_unix() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 bool glob_match(std::string_view p, std::string_view s) {
   // Iterative with one backtrack point: a later `*` supersedes an earlier one.
@@ -180,7 +177,7 @@ void Policies::set_policy(const std::string& repo, const RepositoryPolicy& p) {
   }
   db_.exec("INSERT INTO repository_policies (repository, policy, updated) VALUES (?, ?, ?) "
            "ON CONFLICT (repository) DO UPDATE SET policy = excluded.policy, updated = excluded.updated",
-           {repo, policy_to_json(p).dump(), clock_unix()});
+           {repo, policy_to_json(p).dump(), unix_seconds_now()});
 }
 
 bool Policies::tag_immutable(const std::string& repo, const std::string& tag) {
@@ -256,7 +253,7 @@ std::vector<std::string> Policies::run_retention(const std::string& repo, bool d
     tags.push_back(TagInfo{r.text(0), r.text(1), r.integer(2)});
   }
   std::vector<TagInfo> all = tags;
-  auto doomed = select_retention(*p.retention, p.immutable_tags, std::move(tags), now_unix ? now_unix : clock_unix());
+  auto doomed = select_retention(*p.retention, p.immutable_tags, std::move(tags), now_unix ? now_unix : unix_seconds_now());
   if (dry_run) return doomed;
   std::vector<std::string> removed;
   for (const auto& name : doomed) {

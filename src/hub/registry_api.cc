@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "base/clock.h"
 #include "base/strings.h"
 #include "hub/manifest_check.h"
 #include "hub/names.h"
@@ -82,10 +83,6 @@ static image::Digest parse_digest(const std::string& s) {
                         fmt::format("invalid digest {:?}", s));
   }
   return d;
-}
-
-static int64_t now_unix() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 RegistryApi::RegistryApi(BlobStore& blobs, Metadata& meta, Access access)
@@ -251,7 +248,7 @@ void RegistryApi::put_manifest(Request& req, Response& res, const std::string& r
                      .artifact_type = parsed.artifact_type,
                      .subject = parsed.subject,
                      .annotations = parsed.annotations,
-                     .pushed_unix = now_unix()};
+                     .pushed_unix = unix_seconds_now()};
   meta_.put_manifest(repo, rec, parsed.references, tag);
   res.set_header("Location", fmt::format("/v2/{}/manifests/{}", repo, digest.str()));
   res.set_header("Docker-Content-Digest", digest.str());
@@ -383,7 +380,7 @@ void RegistryApi::start_upload(Request& req, Response& res, const std::string& r
   }
   std::string id = BlobStore::new_upload_id();
   blobs_.begin_upload(id);
-  meta_.create_upload(UploadRecord{id, repo, now_unix()});
+  meta_.create_upload(UploadRecord{id, repo, unix_seconds_now()});
   std::string digest = q.get("digest");
   if (!digest.empty()) {  // the whole blob in this one POST
     parse_digest(digest);

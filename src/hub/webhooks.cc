@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "base/clock.h"
 #include "base/strings.h"
 #include "hub/names.h"
 #include "hub/password.h"
@@ -32,22 +33,6 @@ const char* const kSchema[] = {
     "finished BIGINT, callback_state TEXT NOT NULL, callback_description TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS webhook_deliveries_webhook ON webhook_deliveries (webhook, created)",
 };
-
-int64_t now_unix() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-// Admin routes answer 404 rather than 403 to callers who may not even see
-// the repository, so private names do not leak.
-void require_level(HubContext& ctx, http::Request& req, const std::string& repo, Level want) {
-  Principal p = ctx.authenticate(req);
-  Level have = ctx.level(p, repo);
-  if (static_cast<int>(have) >= static_cast<int>(want)) return;
-  if (p.anonymous()) throw http::HttpError(401, "authentication required");
-  if (have == Level::kNone) throw http::HttpError(404, fmt::format("repository {} not found", repo));
-  throw http::HttpError(403, fmt::format("admin access to repository {} required", repo));
-}
 
 // The webhook URL: http(s), a host, nothing curl would read differently
 // from what the user sees.
@@ -201,7 +186,7 @@ json WebhookService::payload(const std::string& repo, const std::string& tag, co
   bool is_private = static_cast<int>(ctx_.level(Principal{}, repo)) < static_cast<int>(Level::kRead);
   std::string base = ctx_.public_url;
   while (base.ends_with("/")) base.pop_back();
-  json push_data = {{"pushed_at", m.pushed_unix ? m.pushed_unix : now_unix()},
+  json push_data = {{"pushed_at", m.pushed_unix ? m.pushed_unix : unix_seconds_now()},
                     {"pusher", pusher},
                     {"tag", tag},
                     {"images", json::array({m.digest})},
@@ -244,7 +229,7 @@ void WebhookService::on_push(const std::string& repo, const std::string& tag, co
         "INSERT INTO webhook_deliveries (id, webhook, repository, url, payload, state, attempts, status_code, "
         "last_error, created, finished, callback_state, callback_description) "
         "VALUES (?, ?, ?, ?, ?, 'pending', 0, 0, '', ?, NULL, '', '')",
-        {id, h.text(0), repo, h.text(1), p.dump(), now_unix()});
+        {id, h.text(0), repo, h.text(1), p.dump(), unix_seconds_now()});
     ids.push_back(std::move(id));
   }
   {
@@ -314,7 +299,7 @@ void WebhookService::deliver(const std::string& id) {
     ctx_.db.exec(
         "UPDATE webhook_deliveries SET attempts = ?, status_code = ?, last_error = ?, state = ?, finished = ? "
         "WHERE id = ?",
-        {int64_t{attempt}, int64_t{status}, error, state, done ? SqlValue(now_unix()) : SqlValue(nullptr), id});
+        {int64_t{attempt}, int64_t{status}, error, state, done ? SqlValue(unix_seconds_now()) : SqlValue(nullptr), id});
     if (done) return;
   }
 }
@@ -365,7 +350,7 @@ bool WebhookService::serve(http::Request& req, http::Response& res) {
       if (!name.is_string() || name.get<std::string>().size() > 255) throw http::HttpError(400, "name: a string up to 255 characters");
       check_url(url);
       std::string id = random_token(12);
-      int64_t now = now_unix();
+      int64_t now = unix_seconds_now();
       ctx_.db.exec("INSERT INTO webhooks (id, repository, name, url, created) VALUES (?, ?, ?, ?, ?)",
                    {id, r->repo, name.get<std::string>(), url.get<std::string>(), now});
       res.send_json(201, {{"id", id}, {"repository", r->repo}, {"name", name}, {"url", url}, {"created", now}});
