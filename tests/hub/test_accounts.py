@@ -193,3 +193,37 @@ def test_failed_logins_are_rate_limited(hub):
     # Other accounts are not affected... by this account's lock (the address limit is higher).
     r = requests.get(f"http://{hub.host}/token", auth=("bob", "bob-password"), timeout=10)
     assert r.status_code == 200
+
+
+def test_skopeo_with_token_auth(hub, tmp_path):
+    """skopeo inspect, list-tags and copy against berth-hub's token auth;
+    a private repository stays closed to anonymous skopeo."""
+    import subprocess
+
+    alice = client(hub, "alice", "alice-password")
+    img = oci_image(layers=2)
+    img.push(alice, "alice/skopeo", "v1")
+
+    def skopeo(*args):
+        return subprocess.run(["skopeo", *args], capture_output=True, text=True, timeout=120)
+
+    creds = "alice:alice-password"
+    src = f"docker://{hub.host}/alice/skopeo:v1"
+    p = skopeo("inspect", "--tls-verify=false", "--creds", creds, "--raw", src)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.encode() == img.manifest
+    p = skopeo("copy", "--src-tls-verify=false", "--dest-tls-verify=false", "--src-creds", creds,
+               "--dest-creds", creds, "--preserve-digests", src, f"docker://{hub.host}/alice/skopeo-copy:v2")
+    assert p.returncode == 0, p.stderr
+    p = skopeo("list-tags", "--tls-verify=false", "--creds", creds, f"docker://{hub.host}/alice/skopeo-copy")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["Tags"] == ["v2"]
+    assert alice.get("/v2/alice/skopeo-copy/manifests/v2").headers["Docker-Content-Digest"] == img.digest
+
+    # Anonymous: public yes; private no.
+    assert skopeo("list-tags", "--tls-verify=false", f"docker://{hub.host}/alice/skopeo").returncode == 0
+    assert hub_api(hub, "PATCH", "/api/v1/repositories/alice/skopeo", "alice", "alice-password",
+                   {"is_private": True})[0] == 200
+    p = skopeo("list-tags", "--tls-verify=false", f"docker://{hub.host}/alice/skopeo")
+    assert p.returncode != 0
+    assert "unauthorized" in p.stderr.lower() or "authentication required" in p.stderr.lower(), p.stderr
