@@ -264,3 +264,30 @@ def test_pull_on_a_terminal_draws_progress_lines(daemon, registry, docker_config
     assert re.search(r"\x1b\[1A\x1b\[2K\r[0-9a-f]{12}: Pull complete \r\x1b\[1B", out), repr(out)
     assert out.endswith(f"{repo}:1\r\n"), repr(out)
     run(daemon, "berth", "rmi", f"{repo}:1", check=True)
+
+
+@pytest.mark.parametrize("cli", clis(), ids=cli_id)
+def test_search_berth_hub(daemon, image, tmp_path, docker_config, cli):
+    """docker search against berth-hub through both daemons: public
+    repositories for everyone, a private one only for its logged-in owner."""
+    (tmp_path / "hub").mkdir()
+    hub = AuthHub(tmp_path / "hub", "alice", "wonderland", orgs=["team"])
+    try:
+        for name in ("team/searchable", "team/hidden"):
+            run(daemon, "berth", "tag", image, f"{hub.host}/{name}:1", check=True)
+        run(daemon, "berth", "login", "-u", "alice", "--password-stdin", hub.host, config=docker_config,
+            input="wonderland\n", check=True)
+        for name in ("team/searchable", "team/hidden"):
+            run(daemon, "berth", "push", f"{hub.host}/{name}:1", config=docker_config, check=True)
+            run(daemon, "berth", "rmi", f"{hub.host}/{name}:1", check=True)
+        from registry_server import hub_api
+        assert hub_api(hub, "PATCH", "/api/v1/repositories/team/hidden", "alice", "wonderland",
+                       {"is_private": True})[0] == 200
+        p = run(daemon, cli, "search", "--format", "{{.Name}}", f"{hub.host}/team", config=docker_config, check=True)
+        assert p.stdout.splitlines() == ["team/hidden", "team/searchable"]
+        anon = tmp_path / "anon"
+        anon.mkdir()
+        p = run(daemon, cli, "search", "--format", "{{.Name}}", f"{hub.host}/team", config=anon, check=True)
+        assert p.stdout.splitlines() == ["team/searchable"]
+    finally:
+        hub.stop()
