@@ -164,7 +164,7 @@ static int serve(const ServeOptions& o) {
   std::string public_url = o.public_url.empty() ? fmt::format("http://{}:{}", host, bound) : o.public_url;
   while (public_url.ends_with("/")) public_url.pop_back();
 
-  auth = std::make_unique<AuthService>(accounts, signer_from_database(*db),
+  auth = std::make_unique<AuthService>(accounts, [&] { return signer_from_database(*db); },
                                        AuthOptions{.public_url = public_url,
                                                    .open = o.open,
                                                    .default_private = o.default_private});

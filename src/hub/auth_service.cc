@@ -24,14 +24,23 @@ using nlohmann::json;
 
 static constexpr const char* kSessionAudience = "berth-hub-session";
 
-AuthService::AuthService(Accounts& accounts, TokenSigner signer, AuthOptions options)
-    : accounts_(accounts), signer_(std::move(signer)), options_(std::move(options)) {}
+AuthService::AuthService(Accounts& accounts, std::function<TokenSigner()> load_signer, AuthOptions options)
+    : accounts_(accounts), load_signer_(std::move(load_signer)), options_(std::move(options)) {}
+
+const TokenSigner& AuthService::signer() {
+  std::call_once(signer_once_, [this] { signer_.emplace(load_signer_()); });
+  return *signer_;
+}
 
 TokenSigner signer_from_database(Database& db) {
   db.exec("CREATE TABLE IF NOT EXISTS hub_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)");
-  db.exec("INSERT INTO hub_settings (name, value) VALUES ('token_signing_key', ?) ON CONFLICT (name) DO NOTHING",
-          {TokenSigner::generate().private_key_pem()});
   auto rows = db.query("SELECT value FROM hub_settings WHERE name = 'token_signing_key'");
+  if (rows.empty()) {
+    // Replicas starting together may each generate one; the first insert wins.
+    db.exec("INSERT INTO hub_settings (name, value) VALUES ('token_signing_key', ?) ON CONFLICT (name) DO NOTHING",
+            {TokenSigner::generate().private_key_pem()});
+    rows = db.query("SELECT value FROM hub_settings WHERE name = 'token_signing_key'");
+  }
   if (rows.empty()) fail("the database holds no token signing key");
   return TokenSigner::from_pem(rows[0].text(0));
 }
@@ -94,7 +103,7 @@ Principal AuthService::authenticate(Request& req) {
     session = cookie_value(req.header("Cookie"), "berth_session");
   }
   if (!session.empty()) {
-    auto claims = signer_.verify(session, unix_seconds_now());
+    auto claims = signer().verify(session, unix_seconds_now());
     if (!claims || claims->value("aud", "") != kSessionAudience || !(*claims)["sub"].is_string()) {
       throw HttpError(401, "the session has expired or is invalid; sign in again");
     }
@@ -110,7 +119,7 @@ Principal AuthService::authenticate(Request& req) {
 std::string AuthService::login(Request& req, const std::string& name, const std::string& password) {
   Principal p = check_login(req, name, password);
   int64_t now = unix_seconds_now();
-  return signer_.sign(json{{"iss", options_.service},
+  return signer().sign(json{{"iss", options_.service},
                            {"sub", p.name},
                            {"aud", kSessionAudience},
                            {"iat", now},
@@ -184,7 +193,7 @@ void AuthService::serve_token(Request& req, Response& res) {
               {"exp", now + options_.token_ttl},
               {"jti", random_token(12)},
               {"access", access}};
-  std::string token = signer_.sign(claims);
+  std::string token = signer().sign(claims);
   res.send_json(200, json{{"token", token},
                           {"access_token", token},
                           {"expires_in", options_.token_ttl},
@@ -207,7 +216,7 @@ AuthService::RegistryCaller AuthService::registry_caller(Request& req, const std
     return c;
   }
   if (!auth.starts_with("Bearer ")) return c;
-  auto claims = signer_.verify(trim(auth.substr(7)), unix_seconds_now());
+  auto claims = signer().verify(trim(auth.substr(7)), unix_seconds_now());
   if (!claims || claims->value("aud", "") == kSessionAudience) {
     throw RegistryError(401, "UNAUTHORIZED", "authentication required", "invalid or expired token");
   }
@@ -296,7 +305,7 @@ std::string AuthService::caller_name(Request& req) {
     return decoded.substr(0, decoded.find(':'));
   }
   if (auth.starts_with("Bearer ")) {
-    auto claims = signer_.verify(trim(auth.substr(7)), unix_seconds_now());
+    auto claims = signer().verify(trim(auth.substr(7)), unix_seconds_now());
     if (claims && (*claims)["sub"].is_string()) return (*claims)["sub"].get<std::string>();
   }
   return {};

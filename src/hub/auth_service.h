@@ -25,6 +25,8 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
+#include <optional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -54,7 +56,9 @@ class AuthService {
   static constexpr int kMaxFailures = 10;
   static constexpr std::chrono::seconds kFailureWindow{300};
 
-  AuthService(Accounts& accounts, TokenSigner signer, AuthOptions options);
+  // load_signer runs on the first token signed or verified, not at start:
+  // an idle hub never touches the key (or the crypto code behind it).
+  AuthService(Accounts& accounts, std::function<TokenSigner()> load_signer, AuthOptions options);
 
   Principal authenticate(http::Request& req);
   void serve_token(http::Request& req, http::Response& res);
@@ -83,8 +87,12 @@ class AuthService {
   std::string granted_actions(const Principal& p, const std::string& repo, const std::string& wanted);
   [[noreturn]] void challenge(http::Response& res, const std::string& scope, const std::string& message);
 
+  const TokenSigner& signer();
+
   Accounts& accounts_;
-  TokenSigner signer_;
+  std::function<TokenSigner()> load_signer_;
+  std::once_flag signer_once_;
+  std::optional<TokenSigner> signer_;
   AuthOptions options_;
   std::mutex mu_;
   std::map<std::string, std::vector<std::chrono::steady_clock::time_point>> failures_;

@@ -3,11 +3,12 @@
 // server infers each parameter's type from its use (a `?` compared with a
 // BIGINT column is a BIGINT) just as SQLite's dynamic typing would accept
 // it. Result columns of integer and boolean types come back as integers,
-// everything else as text.
-#include <libpq-fe.h>
+// everything else as text. libpq itself is loaded on first connection
+// (libpq_dl.h), so a hub on SQLite never maps it.
 #include <poll.h>
 
 #include "base/strings.h"
+#include "hub/libpq_dl.h"
 #include "hub/sql_backends.h"
 
 namespace berth::hub::sql_internal {
@@ -59,36 +60,36 @@ class PgConn : public Sql {
     // defaults the URI may override.
     const char* keys[] = {"connect_timeout", "fallback_application_name", "dbname", "client_encoding", nullptr};
     const char* vals[] = {"10", "berth-hub", uri.c_str(), "UTF8", nullptr};
-    conn_ = PQconnectdbParams(keys, vals, 1);
-    if (!conn_ || PQstatus(conn_) != CONNECTION_OK) {
-      std::string msg = conn_ ? one_line(PQerrorMessage(conn_)) : "out of memory";
-      PQfinish(conn_);
+    conn_ = pq_.PQconnectdbParams(keys, vals, 1);
+    if (!conn_ || pq_.PQstatus(conn_) != CONNECTION_OK) {
+      std::string msg = conn_ ? one_line(pq_.PQerrorMessage(conn_)) : "out of memory";
+      pq_.PQfinish(conn_);
       fail("connect to postgres {}: {}", redact(uri), msg);
     }
     // NOTICEs ("relation already exists, skipping") would go to stderr.
-    PQsetNoticeProcessor(
+    pq_.PQsetNoticeProcessor(
         conn_, [](void*, const char*) {}, nullptr);
   }
-  ~PgConn() override { PQfinish(conn_); }
+  ~PgConn() override { pq_.PQfinish(conn_); }
   PgConn(const PgConn&) = delete;
   PgConn& operator=(const PgConn&) = delete;
 
   std::vector<SqlRow> query(std::string_view sql, const std::vector<SqlValue>& params) override {
     Result res = run(sql, params);
-    int n = PQntuples(res.get()), cols = PQnfields(res.get());
+    int n = pq_.PQntuples(res.get()), cols = pq_.PQnfields(res.get());
     std::vector<Oid> types;
-    for (int c = 0; c < cols; ++c) types.push_back(PQftype(res.get(), c));
+    for (int c = 0; c < cols; ++c) types.push_back(pq_.PQftype(res.get(), c));
     std::vector<SqlRow> rows;
     rows.reserve(static_cast<size_t>(n));
     for (int r = 0; r < n; ++r) {
       std::vector<SqlValue> values;
       values.reserve(static_cast<size_t>(cols));
       for (int c = 0; c < cols; ++c) {
-        if (PQgetisnull(res.get(), r, c)) {
+        if (pq_.PQgetisnull(res.get(), r, c)) {
           values.emplace_back(nullptr);
           continue;
         }
-        std::string_view v(PQgetvalue(res.get(), r, c), static_cast<size_t>(PQgetlength(res.get(), r, c)));
+        std::string_view v(pq_.PQgetvalue(res.get(), r, c), static_cast<size_t>(pq_.PQgetlength(res.get(), r, c)));
         Oid t = types[static_cast<size_t>(c)];
         long long i = 0;
         if (t == kBoolOid)
@@ -106,22 +107,22 @@ class PgConn : public Sql {
   int64_t exec(std::string_view sql, const std::vector<SqlValue>& params) override {
     Result res = run(sql, params);
     long long n = 0;
-    return parse_int64(PQcmdTuples(res.get()), &n) ? n : 0;  // "" for statements without a row count
+    return parse_int64(pq_.PQcmdTuples(res.get()), &n) ? n : 0;  // "" for statements without a row count
   }
 
   // COMMIT, which PostgreSQL turns into a ROLLBACK (without an error) when a
   // statement of the transaction failed and the caller carried on.
   void commit() {
     Result res = run("COMMIT", {});
-    if (std::string_view(PQcmdStatus(res.get())) != "COMMIT")
+    if (std::string_view(pq_.PQcmdStatus(res.get())) != "COMMIT")
       fail("postgres COMMIT: the transaction was rolled back because one of its statements failed");
   }
 
   // The connection is lost (or was left inside a transaction): not fit to
   // be reused.
-  bool broken() const { return PQstatus(conn_) != CONNECTION_OK || PQtransactionStatus(conn_) != PQTRANS_IDLE; }
-  bool lost() const { return PQstatus(conn_) != CONNECTION_OK; }
-  bool in_transaction() const { return PQtransactionStatus(conn_) != PQTRANS_IDLE; }
+  bool broken() const { return pq_.PQstatus(conn_) != CONNECTION_OK || pq_.PQtransactionStatus(conn_) != PQTRANS_IDLE; }
+  bool lost() const { return pq_.PQstatus(conn_) != CONNECTION_OK; }
+  bool in_transaction() const { return pq_.PQtransactionStatus(conn_) != PQTRANS_IDLE; }
   // Set when the server reported a serialization failure or deadlock: the
   // transaction must be rerun rather than reported.
   bool conflict() const { return conflict_; }
@@ -135,13 +136,13 @@ class PgConn : public Sql {
   // idle connection gets nothing else we use (no LISTEN), so anything to
   // read means: reconnect.
   void revive(const std::string& uri) {
-    if (PQstatus(conn_) == CONNECTION_OK) {
-      pollfd p{.fd = PQsocket(conn_), .events = POLLIN};
+    if (pq_.PQstatus(conn_) == CONNECTION_OK) {
+      pollfd p{.fd = pq_.PQsocket(conn_), .events = POLLIN};
       if (p.fd >= 0 && ::poll(&p, 1, 0) == 0) return;
     }
-    PQreset(conn_);
-    if (PQstatus(conn_) != CONNECTION_OK)
-      fail("reconnect to postgres {}: {}", redact(uri), one_line(PQerrorMessage(conn_)));
+    pq_.PQreset(conn_);
+    if (pq_.PQstatus(conn_) != CONNECTION_OK)
+      fail("reconnect to postgres {}: {}", redact(uri), one_line(pq_.PQerrorMessage(conn_)));
   }
 
  private:
@@ -153,7 +154,7 @@ class PgConn : public Sql {
     PGresult* res;
     if (params.empty()) {
       // The simple protocol also runs scripts of several statements.
-      res = PQexec(conn_, text.c_str());
+      res = pq_.PQexec(conn_, text.c_str());
     } else {
       std::vector<std::string> ints;
       ints.reserve(params.size());
@@ -169,22 +170,22 @@ class PgConn : public Sql {
           values.push_back(nullptr);
         }
       }
-      res = PQexecParams(conn_, text.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr, nullptr,
-                         0);
+      res = pq_.PQexecParams(conn_, text.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr,
+                             nullptr, 0);
     }
-    Result owned(res, PQclear);
-    ExecStatusType status = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    Result owned(res, pq_.PQclear);
+    ExecStatusType status = res ? pq_.PQresultStatus(res) : PGRES_FATAL_ERROR;
     if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return owned;
     if (status == PGRES_EMPTY_QUERY) fail("postgres: empty statement");
     std::string msg, sqlstate;
-    if (const char* s = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr) sqlstate = s;
-    if (const char* m = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : nullptr) {
+    if (const char* s = res ? pq_.PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr) sqlstate = s;
+    if (const char* m = res ? pq_.PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : nullptr) {
       msg = m;
-      if (const char* d = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL)) msg += fmt::format(" ({})", d);
+      if (const char* d = pq_.PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL)) msg += fmt::format(" ({})", d);
     } else if (status == PGRES_COPY_IN || status == PGRES_COPY_OUT || status == PGRES_COPY_BOTH) {
       msg = "COPY is not supported";
     } else {
-      msg = PQerrorMessage(conn_);
+      msg = pq_.PQerrorMessage(conn_);
     }
     msg = fmt::format("postgres {}: {}", statement_head(sql), one_line(msg));
     if (sqlstate == "40001" || sqlstate == "40P01") conflict_ = true;
@@ -195,6 +196,9 @@ class PgConn : public Sql {
     throw Error(msg);
   }
 
+  // Loaded by the first connection; throws "PostgreSQL support needs
+  // libpq5" out of the constructor when libpq.so.5 is missing.
+  const Libpq& pq_ = pq();
   PGconn* conn_ = nullptr;
   bool conflict_ = false;
 };
