@@ -118,9 +118,11 @@ void RegistryApi::dispatch(Request& req, Response& res, const Route& r) {
   if (!is_valid_repository_name(r.repo)) {
     throw RegistryError(400, "NAME_INVALID", "invalid repository name", fmt::format("invalid name {:?}", r.repo));
   }
-  Action action = read ? Action::kPull : m == "DELETE" && (r.kind == Route::kManifest || r.kind == Route::kBlob)
-                                             ? Action::kDelete
-                                             : Action::kPush;
+  // Upload sessions belong to pushes, even their GET (status).
+  bool upload = r.kind == Route::kUploads || r.kind == Route::kUpload;
+  Action action = read && !upload ? Action::kPull
+                  : m == "DELETE" && (r.kind == Route::kManifest || r.kind == Route::kBlob) ? Action::kDelete
+                                                                                             : Action::kPush;
   access_(req, res, r.repo, action);
   switch (r.kind) {
     case Route::kManifest:

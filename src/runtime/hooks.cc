@@ -68,6 +68,18 @@ void run_hook(const oci::Hook& hook, const std::string& state_json, const std::s
   struct sigaction ign {}, old {};
   ign.sa_handler = SIG_IGN;
   sigaction(SIGPIPE, &ign, &old);
+  // Linux queues a signal that is blocked even when it is ignored, and `run`
+  // blocks all signals: a SIGPIPE from a hook that did not read its stdin
+  // would wait there and kill us once the default action is back. Take it.
+  auto restore_sigpipe = [&old] {
+    sigset_t pipe_only;
+    sigemptyset(&pipe_only);
+    sigaddset(&pipe_only, SIGPIPE);
+    struct timespec zero {};
+    while (::sigtimedwait(&pipe_only, nullptr, &zero) == SIGPIPE) {
+    }
+    sigaction(SIGPIPE, &old, nullptr);
+  };
   ::fcntl(in_w.get(), F_SETFL, O_NONBLOCK);
   ::fcntl(err_r.get(), F_SETFL, O_NONBLOCK);
   if (state_json.empty()) in_w.reset();
@@ -100,7 +112,7 @@ void run_hook(const oci::Hook& hook, const std::string& state_json, const std::s
       ::kill(pid, SIGKILL);
       while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
       }
-      sigaction(SIGPIPE, &old, nullptr);
+      restore_sigpipe();
       errno = e;
       fail_errno("{} hook {}: poll", phase, hook.path);
     }
@@ -120,7 +132,7 @@ void run_hook(const oci::Hook& hook, const std::string& state_json, const std::s
   }
   drain_stderr();  // whatever it wrote before exiting; never waits for its children
   in_w.reset();
-  sigaction(SIGPIPE, &old, nullptr);
+  restore_sigpipe();
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }

@@ -135,6 +135,22 @@ TEST(Hooks, SigpipeDispositionRestored) {
   EXPECT_EQ(after.sa_handler, before.sa_handler);
 }
 
+// `run` blocks every signal while it waits for the container: a SIGPIPE from
+// a hook that exits without reading must not stay pending (it would kill the
+// runtime once unblocked).
+TEST(Hooks, NoSigpipeLeftPendingWhileSignalsAreBlocked) {
+  sigset_t pipe_only, old;
+  sigemptyset(&pipe_only);
+  sigaddset(&pipe_only, SIGPIPE);
+  sigprocmask(SIG_BLOCK, &pipe_only, &old);
+  std::string big = "{\"pad\":\"" + std::string(1 << 20, 'x') + "\"}";
+  EXPECT_NO_THROW(run_hook(sh("exit 0"), big, "prestart"));
+  sigset_t pending;
+  sigpending(&pending);
+  EXPECT_FALSE(sigismember(&pending, SIGPIPE));
+  sigprocmask(SIG_SETMASK, &old, nullptr);
+}
+
 TEST(Hooks, RunHooksInOrderStopsAtFirstFailure) {
   TempDir tmp;
   std::string log = tmp / "log";
