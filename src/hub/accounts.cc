@@ -129,8 +129,12 @@ void Accounts::create_team(const std::string& org, const std::string& team) {
   }
 }
 
+bool Accounts::team_exists(const std::string& org, const std::string& team) {
+  return !db_.query("SELECT 1 FROM teams WHERE org = ? AND name = ?", {org, team}).empty();
+}
+
 void Accounts::add_team_member(const std::string& org, const std::string& team, const std::string& user) {
-  if (db_.query("SELECT 1 FROM teams WHERE org = ? AND name = ?", {org, team}).empty()) {
+  if (!team_exists(org, team)) {
     throw HttpError(404, fmt::format("no team {} in {}", team, org));
   }
   if (db_.query("SELECT 1 FROM accounts WHERE name = ? AND kind <> 'org'", {user}).empty()) {

@@ -61,6 +61,7 @@ class Accounts {
   void add_team_member(const std::string& org, const std::string& team, const std::string& user);
   bool remove_team_member(const std::string& org, const std::string& team, const std::string& user);
   nlohmann::json teams_json(const std::string& org);
+  bool team_exists(const std::string& org, const std::string& team);
 
   // Credentials. Both return nullopt when the name/secret pair is wrong.
   std::optional<Principal> check_password(const std::string& name, const std::string& password);

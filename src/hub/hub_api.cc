@@ -370,9 +370,7 @@ void HubApi::repositories(Request& req, Response& res, const std::string& rest) 
       if (team) {
         std::string ns = repo.substr(0, repo.find('/'));
         if (!accounts_.is_org(ns)) throw HttpError(400, "teams exist only in organizations' repositories");
-        if (accounts_.teams_json(ns).dump().find("\"name\":\"" + who + "\"") == std::string::npos) {
-          throw HttpError(404, fmt::format("no team {} in {}", who, ns));
-        }
+        if (!accounts_.team_exists(ns, who)) throw HttpError(404, fmt::format("no team {} in {}", who, ns));
       } else if (!accounts_.exists(who) || accounts_.is_org(who)) {
         throw HttpError(404, fmt::format("no user {}", who));
       }
