@@ -391,6 +391,19 @@ static void add_default_headers(const HttpServer::Options& options, Fields& f) {
   for (const auto& [k, v] : options.default_headers) f.set(bsv(k), bsv(v));
 }
 
+// Status line and headers every complete or streamed response starts with:
+// the server's defaults, the content type, then what the handler set.
+template <class Body>
+static void fill_head(bhttp::response<Body>& r, int status, std::string_view content_type, const HttpServer::Options& options,
+               const std::vector<std::pair<std::string, std::string>>& headers, bool keep_alive) {
+  r.version(11);
+  r.result(static_cast<unsigned>(status));
+  add_default_headers(options, r);
+  if (!content_type.empty()) r.set(bhttp::field::content_type, bsv(content_type));
+  for (const auto& [k, v] : headers) r.set(bsv(k), bsv(v));
+  r.keep_alive(keep_alive);
+}
+
 void Response::set_header(std::string name, std::string value) {
   headers_.emplace_back(std::move(name), std::move(value));
 }
@@ -399,13 +412,8 @@ void Response::send(int status, std::string_view content_type, std::string_view 
   if (answered()) throw Error("response already sent");
   state_ = State::kBroken;  // until the write succeeds
   bhttp::response<bhttp::string_body> r;
-  r.version(11);
-  r.result(static_cast<unsigned>(status));
-  add_default_headers(conn_->server()->options(), r);
-  if (!content_type.empty()) r.set(bhttp::field::content_type, bsv(content_type));
-  for (const auto& [k, v] : headers_) r.set(bsv(k), bsv(v));
+  fill_head(r, status, content_type, conn_->server()->options(), headers_, conn_->keep_alive());
   r.body() = std::string(body);
-  r.keep_alive(conn_->keep_alive());
   // 1xx, 204 and 304 never carry a body or a Content-Length.
   if (status != 204 && status != 304 && status >= 200) r.prepare_payload();
   conn_->write_message(r, conn_->head());
@@ -416,13 +424,8 @@ void Response::send_file(int status, std::string_view content_type, int fd, uint
   if (answered()) throw Error("response already sent");
   state_ = State::kBroken;
   bhttp::response<bhttp::empty_body> r;
-  r.version(11);
-  r.result(static_cast<unsigned>(status));
-  add_default_headers(conn_->server()->options(), r);
-  if (!content_type.empty()) r.set(bhttp::field::content_type, bsv(content_type));
-  for (const auto& [k, v] : headers_) r.set(bsv(k), bsv(v));
+  fill_head(r, status, content_type, conn_->server()->options(), headers_, conn_->keep_alive());
   r.content_length(length);
-  r.keep_alive(conn_->keep_alive());
   conn_->write_message(r, /*header_only=*/true);
   if (!conn_->head()) conn_->send_file(fd, offset, length);
   state_ = State::kSent;
@@ -442,12 +445,7 @@ void Response::start_stream(int status, std::string_view content_type) {
   if (answered()) throw Error("response already sent");
   state_ = State::kBroken;
   bhttp::response<bhttp::empty_body> r;
-  r.version(11);
-  r.result(static_cast<unsigned>(status));
-  add_default_headers(conn_->server()->options(), r);
-  if (!content_type.empty()) r.set(bhttp::field::content_type, bsv(content_type));
-  for (const auto& [k, v] : headers_) r.set(bsv(k), bsv(v));
-  r.keep_alive(conn_->keep_alive());
+  fill_head(r, status, content_type, conn_->server()->options(), headers_, conn_->keep_alive());
   r.chunked(true);
   conn_->write_message(r, /*header_only=*/true);
   state_ = conn_->head() ? State::kStreamDone : State::kStreaming;
