@@ -1,9 +1,10 @@
 #include "http/server.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -252,26 +253,43 @@ class Connection : public std::enable_shared_from_this<Connection> {
       throw Error("write response: " + ec.message());
     }
   }
+  // Copies through a small buffer rather than sendfile(2): with sendfile a
+  // client on the same host (the usual case for a hub's CI runners and for
+  // bench/hub) copies every byte straight out of the page cache, cold, on its
+  // own CPU time; skopeo pulling a 256 MiB layer took 10% longer that way
+  // than from distribution (which copies), and 3% less this way.
   void send_file(int fd, uint64_t offset, uint64_t length) {
-    // The socket is non-blocking (asio's async reads): wait for room with poll.
     int sock = socket_.native_handle();
-    off_t off = static_cast<off_t>(offset);
+    std::vector<char> buf(std::min<uint64_t>(length, kFileChunk));
     uint64_t left = length;
+    off_t off = static_cast<off_t>(offset);
     while (left > 0) {
-      ssize_t n = ::sendfile(sock, fd, &off, std::min<uint64_t>(left, size_t{1} << 30));
-      if (n > 0) {
-        left -= static_cast<uint64_t>(n);
-        continue;
+      ssize_t got = ::pread(fd, buf.data(), std::min<uint64_t>(left, buf.size()), off);
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) {
+        broken_ = true;
+        if (got == 0) throw Error("send file: the file is shorter than the response's length");
+        fail_errno("send file: read");
       }
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && errno == EAGAIN) {
+      send_all(sock, buf.data(), static_cast<size_t>(got));
+      off += got;
+      left -= static_cast<uint64_t>(got);
+    }
+  }
+  // The socket is non-blocking (asio's async reads): waits for room with poll.
+  void send_all(int sock, const char* data, size_t size) {
+    while (size > 0) {
+      ssize_t n = ::send(sock, data, size, MSG_NOSIGNAL);
+      if (n > 0) {
+        data += n;
+        size -= static_cast<size_t>(n);
+      } else if (n < 0 && errno == EAGAIN) {
         struct pollfd p{sock, POLLOUT, 0};
         ::poll(&p, 1, -1);
-        continue;
+      } else if (!(n < 0 && errno == EINTR)) {
+        broken_ = true;
+        fail_errno("send file");
       }
-      broken_ = true;
-      if (n == 0) throw Error("send file: the file is shorter than the response's length");
-      fail_errno("send file");
     }
   }
   template <class Chunk>
@@ -316,6 +334,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Socket socket_;
   ServerImpl* server_;
   beast::flat_buffer buffer_;
+  static constexpr uint64_t kFileChunk = 32 * 1024;  // L1-sized: fastest of 32/64/128 KiB in bench/hub
+
   std::optional<bhttp::request_parser<bhttp::buffer_body>> parser_;
   bool broken_ = false;
   bool hijacked_ = false;
@@ -529,6 +549,13 @@ void detail::ServerImpl::accept(Acceptor& a) {
   a.async_accept([this, &a](error_code ec, Socket s) {
     if (ec == net::error::operation_aborted || stop_source_.stop_requested()) return;
     if (!ec) {
+      // Responses are written header first, body after: with Nagle on, the
+      // tail segment of each write waits for the peer's delayed ACK.
+      if (s.local_endpoint(ec).protocol().family() != AF_UNIX) {
+        int one = 1;
+        ::setsockopt(s.native_handle(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      }
+      ec = {};
       std::make_shared<detail::Connection>(std::move(s), this)->read_next();
       accept(a);
       return;

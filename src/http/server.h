@@ -121,8 +121,8 @@ class Response {
   // Content-Length) and no body.
   void send(int status, std::string_view content_type = {}, std::string_view body = {});
   void send_json(int status, const nlohmann::json& j);
-  // A complete response whose body is length bytes of fd from offset, sent
-  // with sendfile(2) (blobs of any size without copying them through memory).
+  // A complete response whose body is length bytes of fd from offset (blobs
+  // of any size, streamed in small pieces).
   void send_file(int status, std::string_view content_type, int fd, uint64_t offset, uint64_t length);
   // Docker's error shape: {"message": "..."}.
   void send_error(int status, std::string_view message);

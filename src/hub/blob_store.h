@@ -38,7 +38,7 @@ class BlobReader {
   // When the blob was stored (seconds since the epoch), for garbage
   // collection's grace period.
   virtual int64_t modified_unix() const = 0;
-  // A descriptor to sendfile(2) from when the blob is a local file, -1
+  // A descriptor to send the bytes from when the blob is a local file, -1
   // otherwise (then read() is the only way to its bytes).
   virtual int fd() const { return -1; }
   // Calls sink with bytes [offset, offset + length) in order; stops early

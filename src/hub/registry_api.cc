@@ -162,7 +162,7 @@ void RegistryApi::dispatch(Request& req, Response& res, const Route& r) {
 // a scratch file above it.
 static constexpr uint64_t kMaxBufferedProxy = uint64_t{8} << 20;
 
-// Sends bytes [offset, offset + length) of blob: with sendfile(2) from a
+// Sends bytes [offset, offset + length) of blob: straight from a
 // local file; otherwise (S3) buffered when small, else spooled to a scratch
 // file first, since http::Response has no streamed body of known length and
 // clients want a Content-Length (streamed chunked only without scratch space).
