@@ -45,6 +45,7 @@ struct ServeOptions {
   bool gc_delete_untagged = false;
   std::string berthd = "unix:///run/berth/berth.sock";  // builds run there
   int64_t build_poll = 60;  // seconds between `git ls-remote` polls of build sources; 0: never
+  bool build_local_sources = false;
 };
 
 struct GcCliOptions {
@@ -195,7 +196,9 @@ static int serve(const ServeOptions& o) {
     webhooks->on_push(repo, tag, m, auth->caller_name(req));
   });
   builds = std::make_unique<BuildService>(
-      *ctx, BuildService::Options{.berthd = o.berthd, .poll = std::chrono::seconds(o.build_poll)},
+      *ctx, BuildService::Options{.berthd = o.berthd,
+                            .poll = std::chrono::seconds(o.build_poll),
+                            .local_sources = o.build_local_sources},
       [&](const std::string& repo) { return auth->build_credentials(repo); });
   builds->migrate();
   builds->start();
@@ -242,6 +245,8 @@ int main(int argc, char** argv) {
   s->add_flag("--gc-delete-untagged", serve.gc_delete_untagged, "Periodic collections also delete untagged manifests");
   s->add_option("--berthd", serve.berthd, "berthd that runs automated builds (unix:///path or tcp://host:port)");
   s->add_option("--build-poll", serve.build_poll, "Seconds between polls of build sources' git remotes (0: never)");
+  s->add_flag("--build-local-sources", serve.build_local_sources,
+              "Let every repository admin build from paths on this host (site admins always may)");
   berth::hub::GcCliOptions gc;
   CLI::App* g = app.add_subcommand("gc", "Delete unreferenced blobs (safe while serving)");
   g->add_option("--root", gc.root, "berth-hub's root (blobs and the default SQLite database)");

@@ -128,6 +128,19 @@ ProcessResult git(std::vector<std::string> args, const std::function<bool()>& ca
       break;
     }
   }
+  // What git wrote just before it exited is still in the pipes; take it
+  // without waiting for a helper's end of them.
+  for (UniqueFd* fd : {&out_r, &err_r}) {
+    if (!fd->valid()) continue;
+    ::fcntl(fd->get(), F_SETFL, ::fcntl(fd->get(), F_GETFL) | O_NONBLOCK);
+    std::string& into = fd == &out_r ? r.out : r.err;
+    char buf[4096];
+    for (;;) {
+      ssize_t n = ::read(fd->get(), buf, sizeof buf);
+      if (n > 0) into.append(buf, static_cast<size_t>(n));
+      else if (!(n < 0 && errno == EINTR)) break;  // end, or nothing more for now (EAGAIN)
+    }
+  }
   if (pid > 0) ::waitpid(pid, &status, 0);
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return r;
@@ -287,6 +300,8 @@ std::vector<GitRef> parse_ls_remote(const std::string& out) {
   }
   return refs;
 }
+
+bool is_local_git_url(const std::string& url) { return url.starts_with("/") || url.starts_with("file://"); }
 
 void check_git_url(const std::string& url) {
   if (url.empty()) throw http::HttpError(400, "source: the git repository's URL or path is required");
@@ -784,6 +799,12 @@ bool BuildService::serve(http::Request& req, http::Response& res) {
     std::vector<BuildRule> rules;
     for (const json& r : jr) rules.push_back(rule_from(r));
     check_git_url(url);
+    if (is_local_git_url(url) && !opts_.local_sources && !ctx_.authenticate(req).site_admin) {
+      throw http::HttpError(403, fmt::format("source {:?}: a path on the hub's file system; only site admins may "
+                                             "build from one (berth-hub serve --build-local-sources allows it "
+                                             "to every repository admin)",
+                                             url.get<std::string>()));
+    }
     // Reading the refs now checks the URL and makes them the baseline: the
     // poller builds what is pushed from now on, not all history.
     std::vector<GitRef> refs;

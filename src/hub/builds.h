@@ -26,6 +26,9 @@
 //   to list), builds/<id> (kRead, with the log). Parsed from the right.
 // - Git URLs: http(s)://, git://, ssh://, file://, scp-like user@host:path
 //   or an absolute path; never git's command-running transports (ext::).
+//   Sources on the hub's own file system (a path, file://) are for site
+//   admins only unless Options::local_sources: any repository admin could
+//   otherwise build, and so read, any git repository on the hub host.
 #pragma once
 
 #include <chrono>
@@ -67,6 +70,8 @@ std::optional<std::string> match_rule(const BuildRule& rule, const GitRef& ref);
 std::vector<GitRef> parse_ls_remote(const std::string& out);
 // Throws http::HttpError(400) for URLs git must not be handed.
 void check_git_url(const std::string& url);
+// Whether url (already checked) names a repository on this host's file system.
+bool is_local_git_url(const std::string& url);
 // Throws http::HttpError(400) for an invalid rule.
 void check_rule(const BuildRule& rule);
 
@@ -76,6 +81,7 @@ class BuildService {
     std::string berthd = "unix:///run/berth/berth.sock";
     std::chrono::milliseconds poll{std::chrono::seconds(60)};  // 0: no polling
     std::string work_dir;  // where clones go; "" = $TMPDIR or /tmp
+    bool local_sources = false;  // every repository admin may use local paths (see above)
   };
   // (username, password) to push repo with; empty strings for none.
   using PushCredentials = std::function<std::pair<std::string, std::string>(const std::string& repo)>;
@@ -100,6 +106,9 @@ class BuildService {
   std::vector<std::string> trigger(const std::string& repo, const std::string& ref, const std::string& reason);
   // One round of the poller.
   void poll_once();
+  // The branches and tags of the git repository at url (`git ls-remote`);
+  // throws Error when git fails or stop() cuts it short.
+  std::vector<GitRef> ls_remote(const std::string& url);
   // Waits until no build is queued or running (tests).
   bool wait_idle(std::chrono::milliseconds timeout);
 
@@ -110,7 +119,6 @@ class BuildService {
     std::string token;
   };
   std::optional<Source> source(const std::string& repo);
-  std::vector<GitRef> ls_remote(const std::string& url);
   std::vector<std::string> queue_matches(const std::string& repo, const Source& src, const std::vector<GitRef>& refs,
                                          const std::string& reason);
   void worker();

@@ -1,5 +1,6 @@
 #include "hub/builds.h"
 
+#include <algorithm>
 #include <chrono>
 #include <set>
 
@@ -76,10 +77,12 @@ class BuildServiceTest : public ::testing::Test {
     ctx_.authenticate = [](http::Request& req) {
       Principal p;
       p.name = req.header("X-Test-User");
+      p.site_admin = p.name == "admin";
       return p;
     };
+    // "owner" administers repositories without being a site admin.
     ctx_.level = [](const Principal& p, const std::string&) {
-      return p.name == "admin" ? Level::kAdmin : p.anonymous() ? Level::kNone : Level::kRead;
+      return p.name == "admin" || p.name == "owner" ? Level::kAdmin : p.anonymous() ? Level::kNone : Level::kRead;
     };
     git_ = dir_ / "git";
     mkdir_all(git_, 0755);
@@ -230,6 +233,44 @@ TEST_F(BuildServiceTest, AnInvalidTagFailsTheBuild) {
   ASSERT_EQ(b.size(), 1u);
   EXPECT_EQ(b[0]["status"], "failure");
   EXPECT_NE(b[0]["error"].get<std::string>().find("feature/x"), std::string::npos) << b[0]["error"];
+}
+
+TEST_F(BuildServiceTest, LocalSourcesNeedASiteAdminUnlessAllowed) {
+  json body = {{"source", git_}, {"rules", {{{"source_type", "branch"}, {"source_name", "main"}, {"tag", "latest"}}}}};
+  {
+    BuildService s(ctx_, options(), nullptr);
+    s.migrate();
+    Api api(s);
+    auto r = api.call("PUT", "/api/v1/repositories/team/app/build-rules", body.dump(), "owner");
+    EXPECT_EQ(r.status, 403) << r.body;
+    EXPECT_NE(r.body.find("site admins"), std::string::npos) << r.body;
+    body["source"] = "file://" + git_;
+    EXPECT_EQ(api.call("PUT", "/api/v1/repositories/team/app/build-rules", body.dump(), "owner").status, 403);
+    EXPECT_EQ(api.call("GET", "/api/v1/repositories/team/app/build-rules", "", "owner").body.find(git_),
+              std::string::npos);
+    EXPECT_EQ(api.call("PUT", "/api/v1/repositories/team/app/build-rules", body.dump(), "admin").status, 200);
+  }
+  BuildService::Options o = options();
+  o.local_sources = true;
+  BuildService s(ctx_, o, nullptr);
+  Api api(s);
+  body["source"] = git_;
+  auto r = api.call("PUT", "/api/v1/repositories/team/app/build-rules", body.dump(), "owner");
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(json::parse(r.body)["source"], git_);
+}
+
+TEST_F(BuildServiceTest, LsRemoteReadsEverythingGitPrintedBeforeExiting) {
+  // ~150 KiB of output: git exits while most of it still sits in the pipe.
+  sh("sha=$(git rev-parse HEAD); i=0; while [ $i -lt 3000 ]; do echo \"create refs/tags/t$i $sha\"; "
+     "i=$((i+1)); done | git update-ref --stdin");
+  BuildService s(ctx_, options(), nullptr);
+  for (int round = 0; round < 5; round++) {
+    std::vector<GitRef> refs = s.ls_remote(git_);
+    size_t tags = std::count_if(refs.begin(), refs.end(), [](const GitRef& r) { return r.type == "tag"; });
+    ASSERT_EQ(tags, 3000u) << "round " << round;
+    ASSERT_EQ(refs.size(), 3001u) << "round " << round;
+  }
 }
 
 TEST_F(BuildServiceTest, StopDoesNotWaitForAHangingGitRemote) {

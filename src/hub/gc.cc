@@ -60,7 +60,8 @@ class GcLock {
     db_.transaction([&](Sql& sql) {
       auto rows = sql.query("SELECT owner, started FROM gc_lock WHERE name = 'gc'");
       if (!rows.empty() && rows[0].integer(1) > now - kStaleLockSeconds) {
-        fail("garbage collection: another run holds the lock since {} (unix time)", rows[0].integer(1));
+        throw GcBusy(
+            fmt::format("garbage collection: another run holds the lock since {} (unix time)", rows[0].integer(1)));
       }
       sql.exec("INSERT INTO gc_lock (name, owner, started) VALUES ('gc', ?, ?) "
                "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, started = excluded.started",

@@ -48,6 +48,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/error.h"
 #include "hub/blob_store.h"
 #include "hub/sql.h"
 
@@ -74,10 +75,16 @@ struct GcReport {
   std::vector<std::string> freed;  // digests, sorted
 };
 
+// Thrown by GarbageCollector::run while another collection holds the lock.
+class GcBusy : public Error {
+ public:
+  using Error::Error;
+};
+
 class GarbageCollector {
  public:
   GarbageCollector(Database& db, BlobStore& blobs) : db_(db), blobs_(blobs) {}
-  // Throws Error when another collection holds the lock.
+  // Throws GcBusy when another collection holds the lock.
   GcReport run(const GcOptions& o);
 
   // Test hook: called between removing a blob's file (or an untagged

@@ -221,7 +221,7 @@ TEST_F(GcTest, OneRunAtATime) {
   try {
     run(clock_now());
     FAIL() << "expected the lock to refuse";
-  } catch (const Error& e) {
+  } catch (const GcBusy& e) {
     EXPECT_THAT(e.what(), HasSubstr("holds the lock"));
   }
   // A lock left by a run that died long ago is taken over.

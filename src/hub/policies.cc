@@ -289,7 +289,7 @@ static Principal caller(HubContext& ctx, http::Request& req) {
   return ctx.authenticate ? ctx.authenticate(req) : Principal{};
 }
 
-static void refuse(const Principal& p, const std::string& what) {
+[[noreturn]] static void refuse(const Principal& p, const std::string& what) {
   if (p.anonymous()) throw HttpError(401, fmt::format("authentication required to {}", what));
   throw HttpError(403, fmt::format("{} may not {}", p.name, what));
 }
@@ -356,9 +356,8 @@ void PolicyApi::gc(http::Request& req, http::Response& res) {
   GcReport r;
   try {
     r = gc_.run(o);
-  } catch (const Error& e) {
-    if (std::string_view(e.what()).find("holds the lock") != std::string_view::npos) throw HttpError(409, e.what());
-    throw;
+  } catch (const GcBusy& e) {
+    throw HttpError(409, e.what());
   }
   res.send_json(200, json{{"dry_run", o.dry_run},
                           {"manifests_deleted", r.manifests_deleted},
@@ -399,8 +398,10 @@ void PolicyApi::quota(http::Request& req, http::Response& res, const std::string
 Principal PolicyApi::require_repo_admin(http::Request& req, const std::string& repo) {
   Principal p = caller(ctx_, req);
   Level l = ctx_.level ? ctx_.level(p, repo) : Level::kNone;
-  if (l < Level::kAdmin) refuse(p, fmt::format("manage the policies of {} (admin access required)", repo));
-  return p;
+  if (l >= Level::kAdmin) return p;
+  // As require_level: a repository the caller cannot read does not exist for them.
+  if (!p.anonymous() && l == Level::kNone) throw HttpError(404, fmt::format("repository {} not found", repo));
+  refuse(p, fmt::format("manage the policies of {} (admin access required)", repo));
 }
 
 void PolicyApi::policies(http::Request& req, http::Response& res, const std::string& repo) {

@@ -9,6 +9,7 @@
 
 #include "base/clock.h"
 #include "base/strings.h"
+#include "hub/accounts.h"
 #include "hub/names.h"
 #include "hub/password.h"
 #include "registry/http_client.h"
@@ -180,9 +181,7 @@ json WebhookService::payload(const std::string& repo, const std::string& tag, co
   // Docker Hub's official images live in the "library" namespace.
   std::string ns = slash == std::string::npos ? "library" : repo.substr(0, slash);
   std::string name = slash == std::string::npos ? repo : repo.substr(slash + 1);
-  int64_t created = 0;
-  auto rows = ctx_.db.query("SELECT created FROM repositories WHERE name = ?", {repo});
-  if (!rows.empty()) created = rows[0].integer(0);
+  RepositoryInfo info = Accounts(ctx_.db).repository(repo).value_or(RepositoryInfo{});
   bool is_private = static_cast<int>(ctx_.level(Principal{}, repo)) < static_cast<int>(Level::kRead);
   std::string base = ctx_.public_url;
   while (base.ends_with("/")) base.pop_back();
@@ -205,11 +204,11 @@ json WebhookService::payload(const std::string& repo, const std::string& tag, co
         {"is_trusted", false},
         {"repo_url", fmt::format("{}/r/{}", base, repo)},
         {"status", "Active"},
-        {"date_created", created},
-        {"star_count", 0},
+        {"date_created", info.created},
+        {"star_count", info.star_count},
         {"comment_count", 0},
-        {"description", ""},
-        {"full_description", ""},
+        {"description", info.description},
+        {"full_description", info.full_description},
         {"dockerfile", ""}}},
   };
 }

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "base/test_util.h"
+#include "hub/accounts.h"
 #include "registry/http_client.h"
 
 namespace berth::hub {
@@ -66,6 +67,7 @@ class WebhooksTest : public ::testing::Test {
         blobs_(dir_.path()),
         ctx_{*db_, meta_, blobs_, "http://hub.example:5000", nullptr, nullptr, nullptr} {
     meta_.migrate();
+    Accounts(*db_).migrate();
     ctx_.authenticate = [this](http::Request& req) {
       Principal p;
       p.name = req.header("X-Test-User");
@@ -167,6 +169,29 @@ TEST_F(WebhooksTest, PushSendsDockerHubPayload) {
   EXPECT_EQ(d[0]["status_code"], 200);
   EXPECT_FALSE(d[0]["finished"].is_null());
   EXPECT_EQ(d[0]["payload"], p);
+}
+
+TEST_F(WebhooksTest, PayloadCarriesTheRepositorysDescriptionStarsAndCreation) {
+  Accounts accounts(*db_);
+  accounts.ensure_repository("team/app", false);
+  accounts.update_repository("team/app", {{"description", "the app"}, {"full_description", "# App"}});
+  accounts.star("team/app", "alice", true);
+  accounts.star("team/app", "bob", true);
+  int64_t created = accounts.repository("team/app")->created;
+  Receiver rx({200});
+  WebhookService s(ctx_, opts_);
+  s.migrate();
+  add_hook(s, "team/app", rx.url());
+  s.start();
+  s.on_push("team/app", "v1", manifest(), "alice");
+  ASSERT_TRUE(s.wait_idle(5s));
+  ASSERT_EQ(rx.bodies().size(), 1u);
+  json r = rx.bodies()[0]["repository"];
+  EXPECT_EQ(r["description"], "the app");
+  EXPECT_EQ(r["full_description"], "# App");
+  EXPECT_EQ(r["star_count"], 2);
+  EXPECT_GT(created, 0);
+  EXPECT_EQ(r["date_created"], created);
 }
 
 TEST_F(WebhooksTest, PrivateRepositoryIsReportedPrivate) {

@@ -227,3 +227,37 @@ def test_skopeo_with_token_auth(hub, tmp_path):
     p = skopeo("list-tags", "--tls-verify=false", f"docker://{hub.host}/alice/skopeo")
     assert p.returncode != 0
     assert "unauthorized" in p.stderr.lower() or "authentication required" in p.stderr.lower(), p.stderr
+
+
+def test_policies_quotas_and_gc_need_the_right_account(hub):
+    alice = client(hub, "alice", "alice-password")
+    oci_image().push(alice, "alice/guarded", "1")
+    oci_image().push(alice, "alice/hidden", "1")
+    assert hub_api(hub, "PATCH", "/api/v1/repositories/alice/hidden", "alice", "alice-password",
+                   {"is_private": True})[0] == 200
+    policy = {"immutable_tags": ["v*"]}
+
+    # Repository policies: its admins only; a private one does not exist for outsiders.
+    status, body = hub_api(hub, "PUT", "/api/v1/repositories/alice/guarded/policies", "alice", "alice-password", policy)
+    assert status == 200 and body["immutable_tags"] == ["v*"]
+    assert hub_api(hub, "PUT", "/api/v1/repositories/alice/guarded/policies", body=policy)[0] == 401
+    assert hub_api(hub, "PUT", "/api/v1/repositories/alice/guarded/policies", "bob", "bob-password", policy)[0] == 403
+    assert hub_api(hub, "GET", "/api/v1/repositories/alice/hidden/policies", "bob", "bob-password")[0] == 404
+    assert hub_api(hub, "GET", "/api/v1/repositories/alice/hidden/policies", "alice", "alice-password")[0] == 200
+
+    # Quotas: site admins set them; the namespace's owner may read its own.
+    assert hub_api(hub, "PUT", "/api/v1/namespaces/alice/quota", "alice", "alice-password",
+                   {"limit_bytes": 1})[0] == 403
+    status, body = hub_api(hub, "PUT", "/api/v1/namespaces/alice/quota", "root", "root-password",
+                           {"limit_bytes": 1 << 30})
+    assert status == 200 and body["limit_bytes"] == 1 << 30 and body["used_bytes"] > 0
+    assert hub_api(hub, "GET", "/api/v1/namespaces/alice/quota", "alice", "alice-password")[1]["limit_bytes"] == 1 << 30
+    assert hub_api(hub, "GET", "/api/v1/namespaces/alice/quota", "bob", "bob-password")[0] == 403
+    assert hub_api(hub, "PUT", "/api/v1/namespaces/alice/quota", "root", "root-password",
+                   {"limit_bytes": None})[0] == 200
+
+    # Garbage collection: site admins only.
+    assert hub_api(hub, "POST", "/api/v1/gc", "alice", "alice-password", {"dry_run": True})[0] == 403
+    assert hub_api(hub, "POST", "/api/v1/gc", body={"dry_run": True})[0] == 401
+    status, body = hub_api(hub, "POST", "/api/v1/gc", "root", "root-password", {"dry_run": True})
+    assert status == 200 and body["dry_run"] is True

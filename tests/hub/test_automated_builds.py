@@ -171,7 +171,7 @@ def test_build_with_accounts_pushes_as_the_namespace_robot(tmp_path, rootfs_tar)
     with daemon_with_image(tmp_path / "d", rootfs_tar, BASE) as d:
         hub = AuthHub(tmp_path / "hub", "alice", "alice-password", orgs=["team"])
         hub.stop()
-        hub = Hub(tmp_path / "hub", "--berthd", d.host, "--build-poll", "0")
+        hub = Hub(tmp_path / "hub", "--berthd", d.host, "--build-poll", "0", "--build-local-sources")
         try:
             alice = ("alice", "alice-password")
             assert hub_api(hub, "POST", "/api/v1/repositories", *alice, {"name": "team/private", "is_private": True})[0] == 201

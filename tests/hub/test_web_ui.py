@@ -50,7 +50,7 @@ def hub(tmp_path_factory):
     create_hub_user(tmp, "bob", "bob-password")
     # As AuthHub, plus a berthd that is never there: automated builds fail
     # fast and deterministically even on a host running a real berthd.
-    h = Hub(tmp, "--allow-signup", "--berthd", f"unix://{tmp}/no-berthd.sock")
+    h = Hub(tmp, "--allow-signup", "--berthd", f"unix://{tmp}/no-berthd.sock", "--build-local-sources")
     assert hub_api(h, "POST", "/api/v1/orgs", *ALICE, {"name": "acme"})[0] == 201
     img = oci_image(layers=2, layer_size=1500, config=CONFIG)
     alice = RegistryClient(f"http://{h.host}", *ALICE)
