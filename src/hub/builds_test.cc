@@ -261,7 +261,8 @@ TEST_F(BuildServiceTest, LocalSourcesNeedASiteAdminUnlessAllowed) {
 }
 
 TEST_F(BuildServiceTest, LsRemoteReadsEverythingGitPrintedBeforeExiting) {
-  // ~150 KiB of output: git exits while most of it still sits in the pipe.
+  // ~150 KiB of output, more than a pipe holds: git's last writes land
+  // just before it exits, and must be read after its exit is seen.
   sh("sha=$(git rev-parse HEAD); i=0; while [ $i -lt 3000 ]; do echo \"create refs/tags/t$i $sha\"; "
      "i=$((i+1)); done | git update-ref --stdin");
   BuildService s(ctx_, options(), nullptr);
