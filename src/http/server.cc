@@ -534,11 +534,11 @@ void detail::ServerImpl::accept(Acceptor& a) {
     if (!ec) {
       // As Go's net/http: responses go out header first, body after, and
       // with Nagle's algorithm a small write may wait for the peer's ACK.
-      if (s.local_endpoint(ec).protocol().family() != AF_UNIX) {
+      error_code ignored;
+      if (s.local_endpoint(ignored).protocol().family() != AF_UNIX) {
         int one = 1;
         ::setsockopt(s.native_handle(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
       }
-      ec = {};
       std::make_shared<detail::Connection>(std::move(s), this)->read_next();
       accept(a);
       return;

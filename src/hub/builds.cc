@@ -99,11 +99,14 @@ ProcessResult git(std::vector<std::string> args, const std::function<bool()>& ca
   ProcessResult r;
   bool signalled = false;
   int status = 0;
+  // One read; false once nothing more is there for now (the end closes fd).
   auto drain = [](UniqueFd& fd, std::string& into) {
     char buf[4096];
     ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    int err = n < 0 ? errno : 0;
     if (n > 0) into.append(buf, static_cast<size_t>(n));
-    else if (n == 0 || (errno != EINTR && errno != EAGAIN)) fd.reset();
+    else if (n == 0 || (err != EINTR && err != EAGAIN)) fd.reset();
+    return n > 0 || err == EINTR;
   };
   for (;;) {
     pollfd fds[2];
@@ -133,12 +136,7 @@ ProcessResult git(std::vector<std::string> args, const std::function<bool()>& ca
   for (UniqueFd* fd : {&out_r, &err_r}) {
     if (!fd->valid()) continue;
     ::fcntl(fd->get(), F_SETFL, ::fcntl(fd->get(), F_GETFL) | O_NONBLOCK);
-    std::string& into = fd == &out_r ? r.out : r.err;
-    char buf[4096];
-    for (;;) {
-      ssize_t n = ::read(fd->get(), buf, sizeof buf);
-      if (n > 0) into.append(buf, static_cast<size_t>(n));
-      else if (!(n < 0 && errno == EINTR)) break;  // end, or nothing more for now (EAGAIN)
+    while (drain(*fd, fd == &out_r ? r.out : r.err)) {
     }
   }
   if (pid > 0) ::waitpid(pid, &status, 0);

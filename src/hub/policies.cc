@@ -395,19 +395,10 @@ void PolicyApi::quota(http::Request& req, http::Response& res, const std::string
                           {"used_bytes", policies_.used_bytes(ns)}});
 }
 
-Principal PolicyApi::require_repo_admin(http::Request& req, const std::string& repo) {
-  Principal p = caller(ctx_, req);
-  Level l = ctx_.level ? ctx_.level(p, repo) : Level::kNone;
-  if (l >= Level::kAdmin) return p;
-  // As require_level: a repository the caller cannot read does not exist for them.
-  if (!p.anonymous() && l == Level::kNone) throw HttpError(404, fmt::format("repository {} not found", repo));
-  refuse(p, fmt::format("manage the policies of {} (admin access required)", repo));
-}
-
 void PolicyApi::policies(http::Request& req, http::Response& res, const std::string& repo) {
   const std::string& m = req.method();
   if (m != "GET" && m != "PUT") throw HttpError(405, "use GET or PUT on policies");
-  require_repo_admin(req, repo);
+  require_level(ctx_, req, repo, Level::kAdmin);
   if (m == "PUT") {
     RepositoryPolicy p;
     try {
@@ -426,7 +417,7 @@ void PolicyApi::policies(http::Request& req, http::Response& res, const std::str
 
 void PolicyApi::retention_run(http::Request& req, http::Response& res, const std::string& repo) {
   if (req.method() != "POST") throw HttpError(405, "use POST to run retention");
-  require_repo_admin(req, repo);
+  require_level(ctx_, req, repo, Level::kAdmin);
   bool dry_run = flag(body_object(req), "dry_run");
   auto removed = policies_.run_retention(repo, dry_run);
   res.send_json(200, json{{"repository", repo}, {"dry_run", dry_run}, {"removed", removed}});

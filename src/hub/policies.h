@@ -117,7 +117,6 @@ class PolicyApi {
   void quota(http::Request& req, http::Response& res, const std::string& ns);
   void policies(http::Request& req, http::Response& res, const std::string& repo);
   void retention_run(http::Request& req, http::Response& res, const std::string& repo);
-  Principal require_repo_admin(http::Request& req, const std::string& repo);
 
   HubContext& ctx_;
   Policies& policies_;
