@@ -719,25 +719,21 @@ void BuildService::run_build(const std::string& id) {
 bool BuildService::serve(http::Request& req, http::Response& res) {
   const std::string& path = req.path();
   if (!path.starts_with(kPrefix)) return false;
-  std::vector<std::string> parts = split(path.substr(kPrefix.size()), '/');
-  size_t k = parts.size();
-  auto repo_of = [&](size_t n) {
-    std::string r;
-    for (size_t i = 0; i + n < k; i++) r += (i ? "/" : "") + parts[i];
-    return r;
-  };
+  auto route = match_repository_route(std::string_view(path).substr(kPrefix.size()),
+                                      {{"builds", "trigger", "*"}, {"builds", "*"}, {"builds"}, {"build-rules"}});
+  if (!route) return false;
+  const std::vector<std::string>& sub = route->sub;
   enum { kRules, kBuilds, kBuild, kTrigger } what;
-  std::string repo, arg;
-  if (k >= 4 && parts[k - 3] == "builds" && parts[k - 2] == "trigger") {
-    what = kTrigger, arg = parts[k - 1], repo = repo_of(3);
-  } else if (k >= 3 && parts[k - 2] == "builds" && looks_like_id(parts[k - 1], 16)) {
-    what = kBuild, arg = parts[k - 1], repo = repo_of(2);
-  } else if (k >= 2 && parts[k - 1] == "builds") {
-    what = kBuilds, repo = repo_of(1);
-  } else if (k >= 2 && parts[k - 1] == "build-rules") {
-    what = kRules, repo = repo_of(1);
+  const std::string& repo = route->repo;
+  std::string arg = sub.size() > 1 ? sub.back() : "";
+  if (sub.size() == 3) {
+    what = kTrigger;
+  } else if (sub.size() == 2) {
+    // A build id is random_token(12); anything else is a repository ending in "builds/<word>".
+    if (!looks_like_id(arg, 16)) return false;
+    what = kBuild;
   } else {
-    return false;
+    what = sub[0] == "builds" ? kBuilds : kRules;
   }
   if (!is_valid_repository_name(repo)) throw http::HttpError(400, fmt::format("invalid repository name {:?}", repo));
   const std::string& m = req.method();
@@ -782,7 +778,7 @@ bool BuildService::serve(http::Request& req, http::Response& res) {
       while (base.ends_with("/")) base.pop_back();
       res.send_json(200, {{"source", src ? src->git_url : ""},
                           {"rules", rules},
-                          {"trigger_url", src ? fmt::format("{}{}{}/builds/trigger/{}", base, kPrefix, repo, src->token)
+                          {"trigger_url", src ? fmt::format("{}{}{}/-/builds/trigger/{}", base, kPrefix, repo, src->token)
                                               : ""}});
       return true;
     }
@@ -839,7 +835,7 @@ bool BuildService::serve(http::Request& req, http::Response& res) {
     while (base.ends_with("/")) base.pop_back();
     res.send_json(200, {{"source", url},
                         {"rules", out},
-                        {"trigger_url", fmt::format("{}{}{}/builds/trigger/{}", base, kPrefix, repo, token)}});
+                        {"trigger_url", fmt::format("{}{}{}/-/builds/trigger/{}", base, kPrefix, repo, token)}});
     return true;
   }
 

@@ -156,7 +156,7 @@ TEST_F(BuildServiceTest, RulesRoutes) {
   json saved = put_rules(api, {{{"source_type", "branch"}, {"source_name", "main"}, {"tag", "latest"}}});
   EXPECT_EQ(saved["rules"][0]["dockerfile"], "Dockerfile");
   std::string trigger_url = saved["trigger_url"];
-  EXPECT_TRUE(trigger_url.starts_with("http://127.0.0.1:5999/api/v1/repositories/team/app/builds/trigger/"));
+  EXPECT_TRUE(trigger_url.starts_with("http://127.0.0.1:5999/api/v1/repositories/team/app/-/builds/trigger/"));
   json got = json::parse(api.call("GET", rules).body);
   EXPECT_EQ(got, saved);
   // Saving again keeps the trigger URL.

@@ -283,16 +283,16 @@ void HubApi::repositories(Request& req, Response& res, const std::string& rest) 
     }
     throw HttpError(405, "method not allowed");
   }
-  std::string path = rest.substr(1);
-  std::string repo = path, sub;
-  for (std::string_view marker : {"/tags", "/manifests/", "/collaborators", "/teams/", "/star"}) {
-    size_t at = path.rfind(marker);
-    if (at != std::string::npos && at > 0) {
-      repo = path.substr(0, at);
-      sub = path.substr(at + 1);
-      break;
-    }
-  }
+  auto route = match_repository_route(rest.substr(1), {{"tags"},
+                                                      {"manifests", "*"},
+                                                      {"collaborators"},
+                                                      {"collaborators", "*"},
+                                                      {"teams", "*"},
+                                                      {"star"},
+                                                      {}});
+  if (!route) throw HttpError(404, "no such route");
+  const std::string& repo = route->repo;
+  std::string sub = join(route->sub, "/");
   Level l = accounts_.level(p, repo);
   if (l < Level::kRead) throw HttpError(404, fmt::format("no repository {}", repo));
   auto need = [&](Level want) {

@@ -1,5 +1,9 @@
 #include "hub/names.h"
 
+#include <algorithm>
+
+#include "base/strings.h"
+
 namespace berth::hub {
 
 static bool is_alnum_lower(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
@@ -43,6 +47,36 @@ bool is_valid_tag(std::string_view tag) {
     if (!(word || (i > 0 && (c == '.' || c == '-')))) return false;
   }
   return true;
+}
+
+static bool fits(RouteShape shape, const std::vector<std::string>& parts, size_t from) {
+  if (parts.size() - from != shape.size()) return false;
+  return std::equal(shape.begin(), shape.end(), parts.begin() + static_cast<std::ptrdiff_t>(from),
+                    [](std::string_view want, const std::string& got) { return want == "*" || want == got; });
+}
+
+// The repository is parts[0, at); the route starts at `from`.
+static RepositoryRoute cut(const std::vector<std::string>& parts, size_t at, size_t from) {
+  auto it = [&](size_t i) { return parts.begin() + static_cast<std::ptrdiff_t>(i); };
+  return RepositoryRoute{join(std::vector<std::string>(parts.begin(), it(at)), "/"), {it(from), parts.end()}};
+}
+
+std::optional<RepositoryRoute> match_repository_route(std::string_view path, std::initializer_list<RouteShape> shapes) {
+  std::vector<std::string> parts = split(path, '/');
+  auto dash = std::find(parts.begin(), parts.end(), "-");
+  if (dash != parts.end()) {
+    size_t at = static_cast<size_t>(dash - parts.begin());
+    for (RouteShape shape : shapes) {
+      if (fits(shape, parts, at + 1)) return cut(parts, at, at + 1);
+    }
+    return std::nullopt;
+  }
+  for (RouteShape shape : shapes) {
+    if (shape.size() >= parts.size()) continue;  // the route would leave no repository
+    size_t at = parts.size() - shape.size();
+    if (fits(shape, parts, at)) return cut(parts, at, at);
+  }
+  return std::nullopt;
 }
 
 }  // namespace berth::hub

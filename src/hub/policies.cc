@@ -323,18 +323,17 @@ bool PolicyApi::serve(http::Request& req, http::Response& res) {
     return true;
   }
   if (path.starts_with(kRepos)) {
-    // Repository names contain slashes: the operation is the suffix.
-    for (std::string_view op : {std::string_view("/policies"), std::string_view("/retention/run")}) {
-      if (!path.ends_with(op) || path.size() <= kRepos.size() + op.size()) continue;
-      std::string repo = path.substr(kRepos.size(), path.size() - kRepos.size() - op.size());
-      if (!is_valid_repository_name(repo)) throw HttpError(400, fmt::format("invalid repository name {:?}", repo));
-      if (op == "/policies") {
-        policies(req, res, repo);
-      } else {
-        retention_run(req, res, repo);
-      }
-      return true;
+    auto route = match_repository_route(std::string_view(path).substr(kRepos.size()), {{"policies"}, {"retention", "run"}});
+    if (!route) return false;
+    if (!is_valid_repository_name(route->repo)) {
+      throw HttpError(400, fmt::format("invalid repository name {:?}", route->repo));
     }
+    if (route->sub[0] == "policies") {
+      policies(req, res, route->repo);
+    } else {
+      retention_run(req, res, route->repo);
+    }
+    return true;
   }
   return false;
 }

@@ -52,17 +52,6 @@ void check_url(const std::string& url) {
   if (host.empty() || host.starts_with(":")) throw http::HttpError(400, fmt::format("url {:?}: no host", url));
 }
 
-// A path below /api/v1/repositories/, split on '/'.
-struct Route {
-  std::string repo;
-  std::string id;       // webhook id, or ""
-  std::string sub;      // "", "deliveries" or "callback"
-  std::string delivery;
-};
-
-// Webhook and delivery ids are random_token(12): 16 URL-safe characters,
-// which tells ".../webhooks/<id>" from a repository whose last component is
-// "webhooks".
 bool looks_like_id(const std::string& s) {
   if (s.size() != 16) return false;
   for (char c : s) {
@@ -71,33 +60,30 @@ bool looks_like_id(const std::string& s) {
   return true;
 }
 
+// A path below /api/v1/repositories/, split into its parts.
+struct Route {
+  std::string repo;
+  std::string id;       // webhook id, or ""
+  std::string sub;      // "", "deliveries" or "callback"
+  std::string delivery;
+};
+
 std::optional<Route> parse(const std::string& path) {
   if (!path.starts_with(kPrefix)) return std::nullopt;
-  std::vector<std::string> parts = split(path.substr(kPrefix.size()), '/');
-  auto repo_of = [&](size_t n) -> std::optional<std::string> {
-    if (parts.size() <= n) return std::nullopt;
-    std::string r;
-    for (size_t i = 0; i + n < parts.size(); i++) r += (i ? "/" : "") + parts[i];
-    return r;
-  };
-  size_t k = parts.size();
-  Route r;
-  // <repo>/webhooks/<id>/deliveries/<delivery>/callback
-  if (k >= 6 && parts[k - 1] == "callback" && parts[k - 3] == "deliveries" && parts[k - 5] == "webhooks" &&
-      looks_like_id(parts[k - 4])) {
-    r.id = parts[k - 4], r.sub = "callback", r.delivery = parts[k - 2];
-    r.repo = *repo_of(5);
-  } else if (k >= 4 && parts[k - 1] == "deliveries" && parts[k - 3] == "webhooks" && looks_like_id(parts[k - 2])) {
-    r.id = parts[k - 2], r.sub = "deliveries";
-    r.repo = *repo_of(3);
-  } else if (k >= 2 && parts[k - 1] == "webhooks") {
-    r.repo = *repo_of(1);
-  } else if (k >= 3 && parts[k - 2] == "webhooks" && looks_like_id(parts[k - 1])) {
-    r.id = parts[k - 1];
-    r.repo = *repo_of(2);
-  } else {
-    return std::nullopt;
-  }
+  auto m = match_repository_route(std::string_view(path).substr(kPrefix.size()),
+                                  {{"webhooks"},
+                                   {"webhooks", "*"},
+                                   {"webhooks", "*", "deliveries"},
+                                   {"webhooks", "*", "deliveries", "*", "callback"}});
+  if (!m) return std::nullopt;
+  const std::vector<std::string>& s = m->sub;
+  // Webhook and delivery ids are random_token(12): this tells ".../webhooks/<id>" from a repository whose last
+  // components are "webhooks/<word>" in the short form.
+  if ((s.size() >= 2 && !looks_like_id(s[1])) || (s.size() == 5 && !looks_like_id(s[3]))) return std::nullopt;
+  Route r{.repo = m->repo};
+  if (s.size() >= 2) r.id = s[1];
+  if (s.size() >= 3) r.sub = s.size() == 3 ? "deliveries" : "callback";
+  if (s.size() == 5) r.delivery = s[3];
   return r;
 }
 

@@ -261,3 +261,29 @@ def test_policies_quotas_and_gc_need_the_right_account(hub):
     assert hub_api(hub, "POST", "/api/v1/gc", body={"dry_run": True})[0] == 401
     status, body = hub_api(hub, "POST", "/api/v1/gc", "root", "root-password", {"dry_run": True})
     assert status == 200 and body["dry_run"] is True
+
+
+def test_repositories_named_like_routes_are_reachable(hub):
+    alice = ("alice", "alice-password")
+    # "startup" begins with the route word "star"; "tags" and "webhooks" are route words.
+    for name in ("alice/startup", "alice/tags", "alice/webhooks"):
+        oci_image().push(client(hub, *alice), name, "v1")
+        status, body = hub_api(hub, "PATCH", f"/api/v1/repositories/{name}/-", *alice, {"description": name})
+        assert status == 200 and body["repo_name"] == name
+        status, body = hub_api(hub, "GET", f"/api/v1/repositories/{name}/-/tags", *alice)
+        assert status == 200 and [t["name"] for t in body] == ["v1"]
+        status, body = hub_api(hub, "PUT", f"/api/v1/repositories/{name}/-/star", *alice)
+        assert status == 200 and body["star_count"] == 1
+        status, body = hub_api(hub, "GET", f"/api/v1/repositories/{name}/-/webhooks", *alice)
+        assert status == 200 and body == []
+        status, body = hub_api(hub, "GET", f"/api/v1/repositories/{name}/-/policies", *alice)
+        assert status == 200
+    # The short form: a prefix of a route word is part of the name...
+    status, body = hub_api(hub, "GET", "/api/v1/repositories/alice/startup", *alice)
+    assert status == 200 and body["description"] == "alice/startup"
+    status, body = hub_api(hub, "GET", "/api/v1/repositories/alice/startup/tags", *alice)
+    assert status == 200 and [t["name"] for t in body] == ["v1"]
+    # ...and a whole route word is the route (alice/tags is reached through "-").
+    assert hub_api(hub, "GET", "/api/v1/repositories/alice/tags", *alice)[0] == 404
+    # Routes that do not exist under "-" are refused, not taken as names.
+    assert hub_api(hub, "GET", "/api/v1/repositories/alice/startup/-/nothing", *alice)[0] == 404

@@ -90,7 +90,7 @@ def test_build_via_api_then_git_push_then_pull_and_run(env):
         {"source_type": "tag", "source_name": "/^v([0-9.]+)$/", "tag": "{\\1}"},
     ])
     assert saved["rules"][0]["dockerfile"] == "Dockerfile"
-    assert saved["trigger_url"].startswith(f"http://{hub.host}/api/v1/repositories/{repo}/builds/trigger/")
+    assert saved["trigger_url"].startswith(f"http://{hub.host}/api/v1/repositories/{repo}/-/builds/trigger/")
     assert requests.get(url(hub, repo, "build-rules"), timeout=10).json() == saved
 
     # The button: build main now.

@@ -74,7 +74,7 @@ function shortDigest(d) {
 }
 
 function repoPath(repo) { return repo.split('/').map(encodeURIComponent).join('/'); }
-function repoApi(repo, sub) { return `/api/v1/repositories/${repoPath(repo)}${sub ? '/' + sub : ''}`; }
+function repoApi(repo, sub) { return `/api/v1/repositories/${repoPath(repo)}/-${sub ? '/' + sub : ''}`; }
 function repoHash(repo, page) { return `#/r/${repoPath(repo)}${page ? '/-/' + page : ''}`; }
 function registryHost() { return location.host; }
 
