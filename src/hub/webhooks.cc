@@ -177,7 +177,7 @@ json WebhookService::payload(const std::string& repo, const std::string& tag, co
                     {"images", json::array({m.digest})},
                     {"media_type", m.media_type}};
   return {
-      {"callback_url", fmt::format("{}{}{}/webhooks/{}/deliveries/{}/callback", base, kPrefix, repo, "{webhook}",
+      {"callback_url", fmt::format("{}{}{}/-/webhooks/{}/deliveries/{}/callback", base, kPrefix, repo, "{webhook}",
                                    delivery_id)},
       {"push_data", push_data},
       {"repository",
@@ -188,7 +188,7 @@ json WebhookService::payload(const std::string& repo, const std::string& tag, co
         {"is_private", is_private},
         {"is_official", false},
         {"is_trusted", false},
-        {"repo_url", fmt::format("{}/r/{}", base, repo)},
+        {"repo_url", fmt::format("{}/#/r/{}", base, repo)},  // the web UI's repository page
         {"status", "Active"},
         {"date_created", info.created},
         {"star_count", info.star_count},

@@ -156,10 +156,10 @@ TEST_F(WebhooksTest, PushSendsDockerHubPayload) {
   EXPECT_EQ(p["repository"]["namespace"], "team");
   EXPECT_EQ(p["repository"]["owner"], "team");
   EXPECT_EQ(p["repository"]["is_private"], false);
-  EXPECT_EQ(p["repository"]["repo_url"], "http://hub.example:5000/r/team/app");
+  EXPECT_EQ(p["repository"]["repo_url"], "http://hub.example:5000/#/r/team/app");
   EXPECT_EQ(p["repository"]["status"], "Active");
   std::string cb = p["callback_url"];
-  EXPECT_TRUE(cb.starts_with("http://hub.example:5000/api/v1/repositories/team/app/webhooks/" + id + "/deliveries/"))
+  EXPECT_TRUE(cb.starts_with("http://hub.example:5000/api/v1/repositories/team/app/-/webhooks/" + id + "/deliveries/"))
       << cb;
 
   json d = deliveries(s, "team/app", id);

@@ -130,11 +130,13 @@ def test_push_posts_docker_hub_payload(hub, receivers):
     ns, name = repo.split("/")
     assert (r["repo_name"], r["name"], r["namespace"], r["owner"]) == (repo, name, ns, ns)
     assert r["is_private"] is False
-    assert r["repo_url"] == f"http://{hub.host}/r/{repo}"
+    assert r["repo_url"] == f"http://{hub.host}/#/r/{repo}"
+    page = requests.get(r["repo_url"], timeout=10)  # the web UI, which routes on the fragment
+    assert page.status_code == 200 and "text/html" in page.headers["Content-Type"]
     assert r["status"] == "Active"
     assert abs(r["date_created"] - time.time()) < 60
     assert r["star_count"] == 0 and r["description"] == ""
-    assert p["callback_url"].startswith(f"http://{hub.host}/api/v1/repositories/{repo}/webhooks/{hook}/deliveries/")
+    assert p["callback_url"].startswith(f"http://{hub.host}/api/v1/repositories/{repo}/-/webhooks/{hook}/deliveries/")
 
     d = wait_delivery(hub, repo, hook)
     assert len(d) == 1
