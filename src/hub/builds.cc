@@ -350,6 +350,7 @@ void BuildService::migrate() {
   ctx_.db.transaction([](Sql& sql) {
     for (const char* s : kSchema) sql.exec(s);
   });
+  add_column_if_missing(ctx_.db, "builds", "heartbeat", "BIGINT");
 }
 
 void BuildService::start() {
@@ -357,6 +358,7 @@ void BuildService::start() {
   if (worker_.joinable()) return;
   stopping_ = false;
   worker_ = std::thread([this] { worker(); });
+  heartbeat_ = std::thread([this] { heartbeat(); });
   if (opts_.poll.count() > 0) poller_ = std::thread([this] { poller(); });
 }
 
@@ -367,7 +369,34 @@ void BuildService::stop() {
   }
   cv_.notify_all();
   if (worker_.joinable()) worker_.join();
+  if (heartbeat_.joinable()) heartbeat_.join();
   if (poller_.joinable()) poller_.join();
+}
+
+void BuildService::heartbeat() {
+  for (;;) {
+    std::string id;
+    {
+      std::unique_lock lock(mu_);
+      if (cv_.wait_for(lock, opts_.stale / 4, [&] { return stopping_; })) return;
+      id = running_;
+    }
+    if (id.empty()) continue;
+    try {
+      ctx_.db.exec("UPDATE builds SET heartbeat = ? WHERE id = ? AND status = 'running'", {unix_seconds_now(), id});
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "berth-hub: build %s: heartbeat: %s\n", id.c_str(), e.what());
+    }
+  }
+}
+
+void BuildService::requeue_abandoned() {
+  int64_t stale = std::chrono::duration_cast<std::chrono::seconds>(opts_.stale).count();
+  ctx_.db.exec(
+      "UPDATE builds SET status = 'queued', started = NULL, heartbeat = NULL, "
+      "log = log || 'berth-hub: the process running this build went away; it is queued again\n' "
+      "WHERE status = 'running' AND COALESCE(heartbeat, started, 0) < ?",
+      {unix_seconds_now() - stale});
 }
 
 bool BuildService::stopping() {
@@ -510,12 +539,15 @@ void BuildService::worker() {
   for (;;) {
     std::string id;
     try {
+      requeue_abandoned();
       auto rows = ctx_.db.query("SELECT id FROM builds WHERE status = 'queued' ORDER BY created, id LIMIT 1");
       if (!rows.empty()) {
         id = rows[0].text(0);
         // Claimed by whoever flips it; another replica may have been first.
-        if (ctx_.db.exec("UPDATE builds SET status = 'running', started = ? WHERE id = ? AND status = 'queued'",
-                         {unix_seconds_now(), id}) == 0) {
+        int64_t now = unix_seconds_now();
+        if (ctx_.db.exec("UPDATE builds SET status = 'running', started = ?, heartbeat = ? WHERE id = ? AND "
+                         "status = 'queued'",
+                         {now, now, id}) == 0) {
           continue;
         }
       }
@@ -538,7 +570,7 @@ void BuildService::worker() {
         ctx_.db.exec("UPDATE builds SET status = 'queued', started = NULL WHERE id = ?", {id});
         return;
       }
-      busy_ = true;
+      running_ = id;
     }
     try {
       run_build(id);
@@ -547,7 +579,7 @@ void BuildService::worker() {
     }
     {
       std::lock_guard lock(mu_);
-      busy_ = false;
+      running_.clear();
     }
     cv_.notify_all();
   }
@@ -555,12 +587,12 @@ void BuildService::worker() {
 
 void BuildService::run_build(const std::string& id) {
   auto rows = ctx_.db.query(
-      "SELECT repository, git_url, ref, commit_sha, tag, dockerfile, context FROM builds WHERE id = ?", {id});
+      "SELECT repository, git_url, ref, commit_sha, tag, dockerfile, context, log FROM builds WHERE id = ?", {id});
   if (rows.empty()) return;
   std::string repo = rows[0].text(0), url = rows[0].text(1), ref = rows[0].text(2), tag = rows[0].text(4);
   std::string dockerfile = rows[0].text(5), context = rows[0].text(6);
 
-  std::string log;
+  std::string log = rows[0].text(7);  // a build run again keeps what its interrupted run wrote
   auto last_flush = std::chrono::steady_clock::now();
   auto flush = [&] {
     ctx_.db.exec("UPDATE builds SET log = ? WHERE id = ?", {log, id});

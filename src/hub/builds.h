@@ -11,7 +11,10 @@
 //   "{\9}" are the regex's groups. Every rule matching a ref builds it.
 // - Builds are queued rows; one worker thread runs them one at a time,
 //   claiming each with a conditional UPDATE so replicas never run the same
-//   build twice. A build clones the ref (depth 1), sends the context to
+//   build twice. The process running a build records a heartbeat every
+//   Options::stale / 4; a build "running" without one for Options::stale
+//   (its process crashed or lost the database) is queued again, with a line
+//   in its log saying so. A build clones the ref (depth 1), sends the context to
 //   berthd, stores its log as it streams, pushes <hub host>/<repo>:<tag>
 //   with the push_credentials callback's credentials, removes that tag from
 //   berthd again and records success (with the pushed digest) or failure
@@ -82,6 +85,7 @@ class BuildService {
     std::chrono::milliseconds poll{std::chrono::seconds(60)};  // 0: no polling
     std::string work_dir;  // where clones go; "" = $TMPDIR or /tmp
     bool local_sources = false;  // every repository admin may use local paths (see above)
+    std::chrono::seconds stale{60};  // a running build without a heartbeat this long is abandoned
   };
   // (username, password) to push repo with; empty strings for none.
   using PushCredentials = std::function<std::pair<std::string, std::string>(const std::string& repo)>;
@@ -123,6 +127,9 @@ class BuildService {
                                          const std::string& reason);
   void worker();
   void poller();
+  void heartbeat();
+  // Queues again the builds whose process stopped sending heartbeats.
+  void requeue_abandoned();
   void run_build(const std::string& id);
   bool stopping();
 
@@ -133,8 +140,8 @@ class BuildService {
   std::condition_variable cv_;
   bool stopping_ = false;
   bool kick_ = false;  // a build was queued
-  bool busy_ = false;
-  std::thread worker_, poller_;
+  std::string running_;  // the build this process runs, or ""
+  std::thread worker_, heartbeat_, poller_;
 };
 
 }  // namespace berth::hub

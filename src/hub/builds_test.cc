@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include "base/clock.h"
 #include "base/fs.h"
 #include "base/process.h"
 #include "base/strings.h"
@@ -216,6 +217,34 @@ TEST_F(BuildServiceTest, ManualTriggerTheTriggerUrlAndPolling) {
   EXPECT_NE(done["error"].get<std::string>().find("no-berthd.sock"), std::string::npos);
   EXPECT_EQ(api.call("GET", builds + "/" + id, "", "").status, 401);
   EXPECT_EQ(api.call("GET", builds + "/AAAAAAAAAAAAAAAA").status, 404);
+  s.stop();
+}
+
+TEST_F(BuildServiceTest, ABuildWhoseProcessStoppedBeatingIsRunAgain) {
+  BuildService s(ctx_, options(), nullptr);
+  s.migrate();
+  Api api(s);
+  put_rules(api, {{{"source_type", "branch"}, {"source_name", "main"}, {"tag", "latest"}}});
+  const std::string builds = "/api/v1/repositories/team/app/builds";
+  std::string crashed = json::parse(api.call("POST", builds).body)["builds"][0]["id"];
+  std::string alive = json::parse(api.call("POST", builds).body)["builds"][0]["id"];
+  int64_t now = unix_seconds_now();
+  // One replica crashed an hour into its build; another is running its own right now.
+  db_->exec("UPDATE builds SET status = 'running', started = ?, heartbeat = ? WHERE id = ?", {now - 3600, now - 3600,
+                                                                                            crashed});
+  db_->exec("UPDATE builds SET status = 'running', started = ?, heartbeat = ? WHERE id = ?", {now, now, alive});
+  s.start();
+  json done;
+  for (int i = 0; i < 400; i++) {
+    done = json::parse(api.call("GET", builds + "/" + crashed).body);
+    if (done["status"] == "failure") break;
+    std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_EQ(done["status"], "failure") << "without berthd a build that runs fails";
+  std::string log = done["log"];
+  EXPECT_NE(log.find("went away; it is queued again"), std::string::npos) << log;
+  EXPECT_NE(log.find("no-berthd.sock"), std::string::npos) << log;
+  EXPECT_EQ(json::parse(api.call("GET", builds + "/" + alive).body)["status"], "running") << "left to its replica";
   s.stop();
 }
 

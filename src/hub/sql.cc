@@ -4,6 +4,8 @@
 #include <functional>
 #include <thread>
 
+#include <fmt/format.h>
+
 #include "base/strings.h"
 #include "hub/sql_backends.h"
 
@@ -43,6 +45,23 @@ std::unique_ptr<Database> open_database(const std::string& url) {
     u.remove_prefix(7);
   if (u.empty()) fail("open database \"{}\": no file name", url);
   return sql_internal::open_sqlite(std::string(u));
+}
+
+void add_column_if_missing(Database& db, std::string_view table, std::string_view column, std::string_view type) {
+  auto has_column = [&] {
+    try {
+      db.query(fmt::format("SELECT {} FROM {} LIMIT 0", column, table));
+      return true;
+    } catch (const Error&) {
+      return false;
+    }
+  };
+  if (has_column()) return;
+  try {
+    db.exec(fmt::format("ALTER TABLE {} ADD COLUMN {} {}", table, column, type));
+  } catch (const Error&) {
+    if (!has_column()) throw;  // not a replica that added it first
+  }
 }
 
 namespace sql_internal {

@@ -91,4 +91,10 @@ class Database : public Sql {
 // database cannot be opened.
 std::unique_ptr<Database> open_database(const std::string& url);
 
+// Adds column (with its SQL type, say "BIGINT") to a table an earlier version
+// created without it: CREATE TABLE IF NOT EXISTS leaves an existing table as
+// it was. New rows of old code read NULL there. Idempotent, and safe when
+// replicas race to do it; throws Error when the table cannot take the column.
+void add_column_if_missing(Database& db, std::string_view table, std::string_view column, std::string_view type);
+
 }  // namespace berth::hub

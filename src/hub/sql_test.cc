@@ -249,6 +249,21 @@ TYPED_TEST(SqlTest, RunsScriptsOfSeveralStatements) {
   EXPECT_EQ(this->count("b"), 0);
 }
 
+TYPED_TEST(SqlTest, AddsAMissingColumnOnce) {
+  Database& db = *this->db_;
+  db.exec("CREATE TABLE a (x TEXT PRIMARY KEY)");
+  db.exec("INSERT INTO a VALUES ('old')");
+  add_column_if_missing(db, "a", "lease", "BIGINT");
+  add_column_if_missing(db, "a", "lease", "BIGINT");  // already there: nothing to do
+  db.exec("INSERT INTO a (x, lease) VALUES ('new', 7)");
+  auto rows = db.query("SELECT x, lease FROM a ORDER BY x");
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].integer(1), 7);
+  EXPECT_TRUE(rows[1].is_null(1)) << "the old row reads NULL";
+  EXPECT_THAT(test::error_of([&] { add_column_if_missing(db, "no_such_table", "c", "BIGINT"); }),
+              HasSubstr("ALTER TABLE no_such_table"));
+}
+
 TYPED_TEST(SqlTest, OnConflictDoNothingAndDoUpdate) {
   Database& db = *this->db_;
   db.exec("CREATE TABLE tags (name TEXT PRIMARY KEY, digest TEXT NOT NULL)");

@@ -1,5 +1,6 @@
 #include "hub/webhooks.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <optional>
@@ -108,6 +109,35 @@ void WebhookService::migrate() {
   ctx_.db.transaction([](Sql& sql) {
     for (const char* s : kSchema) sql.exec(s);
   });
+  add_column_if_missing(ctx_.db, "webhook_deliveries", "lease_until", "BIGINT");
+  ctx_.db.exec("CREATE INDEX IF NOT EXISTS webhook_deliveries_pending ON webhook_deliveries (state, lease_until)");
+}
+
+int64_t WebhookService::lease_seconds() const {
+  // Long enough for every attempt to time out and every backoff to pass,
+  // with slack for curl giving up late (see deliver()).
+  auto backoffs = std::chrono::duration_cast<std::chrono::seconds>(opts_.backoff * ((1 << opts_.attempts) - 1));
+  return opts_.attempts * (opts_.timeout_seconds + 10) + backoffs.count() + 30;
+}
+
+void WebhookService::queue_unleased() {
+  auto rows = ctx_.db.query(
+      "SELECT id FROM webhook_deliveries WHERE state = 'pending' AND (lease_until IS NULL OR lease_until < ?) "
+      "ORDER BY created, id LIMIT 100",
+      {unix_seconds_now()});
+  if (rows.empty()) return;
+  {
+    std::lock_guard lock(mu_);
+    for (const SqlRow& row : rows) {
+      std::string id = row.text(0);
+      if (std::find(queue_.begin(), queue_.end(), id) == queue_.end()) queue_.push_back(std::move(id));
+    }
+  }
+  cv_.notify_all();
+}
+
+void WebhookService::release(const std::string& id) {
+  ctx_.db.exec("UPDATE webhook_deliveries SET lease_until = NULL WHERE id = ? AND state = 'pending'", {id});
 }
 
 void WebhookService::start() {
@@ -124,6 +154,9 @@ void WebhookService::stop() {
   }
   cv_.notify_all();
   if (worker_.joinable()) worker_.join();
+  // Nothing queued is leased yet: whoever starts next (this process or a replica) finds it.
+  std::lock_guard lock(mu_);
+  queue_.clear();
 }
 
 bool WebhookService::wait_idle(std::chrono::milliseconds timeout) {
@@ -137,12 +170,21 @@ bool WebhookService::sleep_unless_stopped(std::chrono::milliseconds d) {
 }
 
 void WebhookService::run() {
-  for (;;) {
+  for (bool rescan = true;;) {
+    if (rescan) {
+      try {
+        queue_unleased();
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "berth-hub: webhook deliveries: %s\n", e.what());
+      }
+    }
     std::string id;
     {
       std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      // The timeout finds deliveries another replica (or an earlier run of this one) left behind.
+      rescan = !cv_.wait_for(lock, opts_.rescan, [&] { return stopping_ || !queue_.empty(); });
       if (stopping_) return;
+      if (rescan) continue;
       id = std::move(queue_.front());
       queue_.pop_front();
       busy_ = true;
@@ -212,8 +254,8 @@ void WebhookService::on_push(const std::string& repo, const std::string& tag, co
     p["callback_url"] = cb;
     ctx_.db.exec(
         "INSERT INTO webhook_deliveries (id, webhook, repository, url, payload, state, attempts, status_code, "
-        "last_error, created, finished, callback_state, callback_description) "
-        "VALUES (?, ?, ?, ?, ?, 'pending', 0, 0, '', ?, NULL, '', '')",
+        "last_error, created, finished, callback_state, callback_description, lease_until) "
+        "VALUES (?, ?, ?, ?, ?, 'pending', 0, 0, '', ?, NULL, '', '', NULL)",
         {id, h.text(0), repo, h.text(1), p.dump(), unix_seconds_now()});
     ids.push_back(std::move(id));
   }
@@ -225,7 +267,14 @@ void WebhookService::on_push(const std::string& repo, const std::string& tag, co
 }
 
 void WebhookService::deliver(const std::string& id) {
-  auto rows = ctx_.db.query("SELECT url, payload FROM webhook_deliveries WHERE id = ?", {id});
+  // Leased by whoever changes the row: a replica may have queued it too, or sent it already.
+  int64_t now = unix_seconds_now();
+  if (ctx_.db.exec("UPDATE webhook_deliveries SET lease_until = ? WHERE id = ? AND state = 'pending' AND "
+                   "(lease_until IS NULL OR lease_until < ?)",
+                   {now + lease_seconds(), id, now}) == 0) {
+    return;
+  }
+  auto rows = ctx_.db.query("SELECT url, payload, attempts FROM webhook_deliveries WHERE id = ?", {id});
   if (rows.empty()) return;
   registry::HttpRequest req;
   req.method = "POST";
@@ -235,10 +284,19 @@ void WebhookService::deliver(const std::string& id) {
   // A redirected POST turns into a GET with curl's defaults; receivers
   // that move must be reconfigured instead.
   req.follow_redirects = false;
-  auto backoff = opts_.backoff;
-  for (int attempt = 1; attempt <= opts_.attempts; attempt++) {
+  // A delivery left behind by a stopped process continues where it was.
+  int first = static_cast<int>(rows[0].integer(2)) + 1;
+  if (first > opts_.attempts) {  // it had every attempt a process with fewer allows
+    ctx_.db.exec("UPDATE webhook_deliveries SET state = 'failed', finished = ? WHERE id = ?", {unix_seconds_now(), id});
+    return;
+  }
+  auto backoff = opts_.backoff * (first > 1 ? 1 << (first - 2) : 1);
+  for (int attempt = first; attempt <= opts_.attempts; attempt++) {
     if (attempt > 1) {
-      if (!sleep_unless_stopped(backoff)) return;  // stays pending in the log
+      if (!sleep_unless_stopped(backoff)) {
+        release(id);  // stays pending: whoever starts next sends it
+        return;
+      }
       backoff *= 2;
     }
     // The attempt runs on a thread of its own that shares nothing with
@@ -275,7 +333,9 @@ void WebhookService::deliver(const std::string& id) {
       if (a->cv.wait_for(lock, std::chrono::milliseconds(50), [&] { return a->done; })) break;
       lock.unlock();
       std::lock_guard slock(mu_);
-      if (stopping_) return;  // stays pending in the log
+      // Stays pending, leased: the attempt in flight may yet reach the receiver, so nobody retries before the
+      // lease ends.
+      if (stopping_) return;
     }
     long status = a->status;
     std::string error = a->error;

@@ -20,6 +20,12 @@
 //   answers: waits between attempts end, and an attempt in flight is left
 //   to finish (or time out after Options::timeout_seconds) on its own
 //   thread. Deliveries still queued at stop() stay "pending" in the log.
+// - A delivery is leased (lease_until, long enough for every attempt and
+//   backoff) by the process that starts sending it, with a conditional
+//   UPDATE, so one replica sends it. Pending deliveries nobody holds - left
+//   by stop(), a crash or a replica that went away - are queued at start()
+//   and every Options::rescan, and continue with their remaining attempts:
+//   after a crash a receiver may see a payload twice, but never loses one.
 #pragma once
 
 #include <chrono>
@@ -46,6 +52,7 @@ class WebhookService {
     int attempts = 3;
     std::chrono::milliseconds backoff{1000};  // before the second attempt; doubles after
     long timeout_seconds = 10;                // a receiver silent this long fails the attempt
+    std::chrono::milliseconds rescan{5000};   // how often to look for deliveries nobody is sending
   };
 
   WebhookService(HubContext& ctx, Options opts);
@@ -76,6 +83,11 @@ class WebhookService {
  private:
   void run();
   void deliver(const std::string& delivery_id);
+  int64_t lease_seconds() const;
+  // Queues pending deliveries nobody holds a lease on.
+  void queue_unleased();
+  // Ends this process's lease on a delivery it will not finish.
+  void release(const std::string& delivery_id);
   // Sleeps d unless stop() is called first; false when stopping.
   bool sleep_unless_stopped(std::chrono::milliseconds d);
 

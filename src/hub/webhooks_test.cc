@@ -2,10 +2,12 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <thread>
 
 #include <gtest/gtest.h>
 
+#include "base/clock.h"
 #include "base/test_util.h"
 #include "hub/accounts.h"
 #include "registry/http_client.h"
@@ -270,6 +272,65 @@ TEST_F(WebhooksTest, PushDoesNotWaitAndStopDoesNotHangOnASlowReceiver) {
   t0 = std::chrono::steady_clock::now();
   s.stop();
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 500ms);
+}
+
+// Polls the delivery log until its only delivery is in state after attempts, at most 5 s.
+json wait_for_state(const std::function<json()>& log, const std::string& state, int attempts = -1) {
+  json d;
+  for (int i = 0; i < 500; i++) {
+    d = log();
+    if (d.size() == 1 && d[0]["state"] == state && (attempts < 0 || d[0]["attempts"] == attempts)) break;
+    std::this_thread::sleep_for(10ms);
+  }
+  return d;
+}
+
+TEST_F(WebhooksTest, ADeliveryLeftPendingAtStopIsSentByTheNextStart) {
+  Receiver rx({500, 200});
+  std::string id;
+  {
+    WebhookService::Options slow = opts_;
+    slow.backoff = 60s;  // stop() comes during the wait before the second attempt
+    WebhookService first(ctx_, slow);
+    first.migrate();
+    id = add_hook(first, "team/app", rx.url());
+    first.start();
+    first.on_push("team/app", "latest", manifest(), "");
+    for (int i = 0; i < 500 && rx.bodies().empty(); i++) std::this_thread::sleep_for(10ms);
+    ASSERT_EQ(rx.bodies().size(), 1u);
+    json d = wait_for_state([&] { return deliveries(first, "team/app", id); }, "pending", 1);
+    ASSERT_EQ(d.size(), 1u);
+    EXPECT_EQ(d[0]["attempts"], 1);
+    first.stop();
+  }
+  WebhookService next(ctx_, opts_);
+  next.start();
+  json d = wait_for_state([&] { return deliveries(next, "team/app", id); }, "success");
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0]["state"], "success");
+  EXPECT_EQ(d[0]["attempts"], 2) << "continues with the attempts left";
+  EXPECT_EQ(rx.bodies().size(), 2u);
+}
+
+TEST_F(WebhooksTest, ALeasedDeliveryIsLeftToItsHolderUntilTheLeaseEnds) {
+  Receiver rx({200});
+  opts_.rescan = 20ms;
+  WebhookService s(ctx_, opts_);
+  s.migrate();
+  std::string id = add_hook(s, "team/app", rx.url());
+  s.on_push("team/app", "latest", manifest(), "");  // queued in a service that never starts: a replica's
+  WebhookService replica(ctx_, opts_);
+  // The replica that queued it holds it (as while it sends).
+  db_->exec("UPDATE webhook_deliveries SET lease_until = ?", {unix_seconds_now() + 3600});
+  replica.start();
+  std::this_thread::sleep_for(300ms);
+  EXPECT_TRUE(rx.bodies().empty()) << "sent while another replica held it";
+  // That replica crashed: its lease ends, and this one sends the payload.
+  db_->exec("UPDATE webhook_deliveries SET lease_until = ?", {unix_seconds_now() - 1});
+  json d = wait_for_state([&] { return deliveries(replica, "team/app", id); }, "success");
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0]["state"], "success");
+  EXPECT_EQ(rx.bodies().size(), 1u);
 }
 
 TEST_F(WebhooksTest, Routes) {
