@@ -30,6 +30,9 @@ static const char* const kSchema[] = {
     "is_team BIGINT NOT NULL, level BIGINT NOT NULL, PRIMARY KEY (repository, principal, is_team))",
     "CREATE TABLE IF NOT EXISTS stars (repository TEXT NOT NULL, account TEXT NOT NULL, "
     "PRIMARY KEY (repository, account))",
+    "CREATE TABLE IF NOT EXISTS login_failures (failure_key TEXT NOT NULL, at BIGINT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS login_failures_key ON login_failures (failure_key, at)",
+    "CREATE INDEX IF NOT EXISTS login_failures_at ON login_failures (at)",
 };
 
 std::string level_name(Level l) {
@@ -50,6 +53,19 @@ std::optional<Level> parse_level(std::string_view s) {
 
 void Accounts::migrate() {
   for (const char* stmt : kSchema) db_.exec(stmt);
+}
+
+int64_t Accounts::login_failures_since(const std::string& key, int64_t since_unix) {
+  return db_.query("SELECT COUNT(*) FROM login_failures WHERE failure_key = ? AND at >= ?", {key, since_unix})[0]
+      .integer(0);
+}
+
+void Accounts::record_login_failure(const std::vector<std::string>& keys, int64_t at_unix,
+                                    int64_t forget_before_unix) {
+  for (const std::string& key : keys) {
+    db_.exec("INSERT INTO login_failures (failure_key, at) VALUES (?, ?)", {key, at_unix});
+  }
+  db_.exec("DELETE FROM login_failures WHERE at < ?", {forget_before_unix});
 }
 
 // An account name is one repository-name component (it names a namespace).

@@ -70,6 +70,12 @@ class Accounts {
   std::optional<Principal> check_credentials(const std::string& name, const std::string& secret);
   Principal principal(const std::string& name);
 
+  // Failed logins, kept in the database so that every replica counts them.
+  // key: what the failure is counted against ("name:alice", "addr:10.0.0.7").
+  int64_t login_failures_since(const std::string& key, int64_t since_unix);
+  // Records a failure against each key, and forgets failures older than forget_before_unix.
+  void record_login_failure(const std::vector<std::string>& keys, int64_t at_unix, int64_t forget_before_unix);
+
   // Personal access tokens (and robots' tokens). Returns {id, plaintext}.
   std::pair<std::string, std::string> create_token(const std::string& user, const std::string& description,
                                                    Level scope, int64_t expires_unix = 0);

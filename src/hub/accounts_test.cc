@@ -128,5 +128,21 @@ TEST_F(AccountsTest, SearchHidesWhatTheCallerCannotRead) {
             (std::vector<std::string>{"alice/secret-tool", "alice/tool"}));
 }
 
+TEST_F(AccountsTest, LoginFailuresAreCountedPerKeyAndForgotten) {
+  accounts_.record_login_failure({"name:alice", "addr:10.0.0.7"}, 1000, 0);
+  accounts_.record_login_failure({"name:alice", "addr:10.0.0.8"}, 1100, 0);
+  EXPECT_EQ(accounts_.login_failures_since("name:alice", 0), 2);
+  EXPECT_EQ(accounts_.login_failures_since("name:alice", 1050), 1);
+  EXPECT_EQ(accounts_.login_failures_since("addr:10.0.0.7", 0), 1);
+  EXPECT_EQ(accounts_.login_failures_since("name:bob", 0), 0);
+  // A replica sharing the database sees the same counts.
+  Accounts replica(*db_, kTestScryptCost);
+  EXPECT_EQ(replica.login_failures_since("name:alice", 0), 2);
+  // Recording forgets what fell out of the window.
+  accounts_.record_login_failure({"name:bob"}, 2000, 1050);
+  EXPECT_EQ(accounts_.login_failures_since("name:alice", 0), 1);
+  EXPECT_EQ(db_->query("SELECT COUNT(*) FROM login_failures")[0].integer(0), 3) << "the two at 1100 and bob's";
+}
+
 }  // namespace
 }  // namespace berth::hub

@@ -48,25 +48,18 @@ TokenSigner signer_from_database(Database& db) {
 // ---- credentials
 
 Principal AuthService::check_login(Request& req, const std::string& name, const std::string& secret) {
-  auto now = std::chrono::steady_clock::now();
   std::string by_name = "name:" + name, by_addr = "addr:" + req.remote_address();
-  auto recent = [&](const std::string& key) {
-    auto& v = failures_[key];
-    v.erase(std::remove_if(v.begin(), v.end(), [&](auto t) { return now - t > kFailureWindow; }), v.end());
-    return v.size();
-  };
-  {
-    std::lock_guard lock(mu_);
-    // Per address a few times the per-name limit: one client may legitimately
-    // serve several accounts (a CI machine), but not guess at scale.
-    if (recent(by_name) >= kMaxFailures || recent(by_addr) >= 3 * kMaxFailures) {
-      throw HttpError(429, "too many failed login attempts; try again later");
-    }
+  int64_t window = kFailureWindow.count();
+  int64_t since = unix_seconds_now() - window;
+  // Per address a few times the per-name limit: one client may legitimately
+  // serve several accounts (a CI machine), but not guess at scale.
+  if (accounts_.login_failures_since(by_name, since) >= kMaxFailures ||
+      accounts_.login_failures_since(by_addr, since) >= 3 * kMaxFailures) {
+    throw HttpError(429, "too many failed login attempts; try again later");
   }
   if (auto p = accounts_.check_credentials(name, secret)) return *p;
-  std::lock_guard lock(mu_);
-  failures_[by_name].push_back(now);
-  failures_[by_addr].push_back(now);
+  int64_t now = unix_seconds_now();
+  accounts_.record_login_failure({by_name, by_addr}, now, now - window);
   throw HttpError(401, "incorrect username or password");
 }
 

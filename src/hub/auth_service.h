@@ -20,14 +20,14 @@
 //   (Bearer, issued by login()) or the `berth_session` cookie.
 // - Failed logins are rate-limited per account name and per client address:
 //   after kMaxFailures within kFailureWindow every attempt (even a right one)
-//   is answered 429 until the window passes. Limits are per process.
+//   is answered 429 until the window passes. Failures are counted in the
+//   database, so replicas share the limit.
 // - In open mode (no accounts) everyone is a site admin.
 #pragma once
 
 #include <chrono>
 #include <functional>
 #include <optional>
-#include <map>
 #include <mutex>
 #include <string>
 
@@ -94,8 +94,6 @@ class AuthService {
   std::once_flag signer_once_;
   std::optional<TokenSigner> signer_;
   AuthOptions options_;
-  std::mutex mu_;
-  std::map<std::string, std::vector<std::chrono::steady_clock::time_point>> failures_;
 };
 
 }  // namespace berth::hub

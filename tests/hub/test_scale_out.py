@@ -23,7 +23,7 @@ import pytest
 import requests
 
 from postgres_server import PostgresServer
-from registry_server import Hub
+from registry_server import BUILD, Hub
 from s3_server import S3Server
 
 MiB = 1 << 20
@@ -107,7 +107,7 @@ def cluster(tmp_path_factory):
         lb = RoundRobin([h.host for h in replicas])
         started.append(lb)
         yield {"a": f"http://{replicas[0].host}", "b": f"http://{replicas[1].host}", "lb": lb, "s3": s3,
-               "db": db, "tmp": tmp, "replicas": replicas}
+               "db": db, "tmp": tmp, "replicas": replicas, "pg": pg}
     finally:
         for s in reversed(started):
             s.stop()
@@ -260,3 +260,25 @@ def test_redirect_mode_sends_clients_to_presigned_urls(cluster):
         assert r.status_code == 200 and int(r.headers["Content-Length"]) == len(data)
     finally:
         h.stop()
+
+
+def test_failed_logins_are_counted_across_replicas(cluster, tmp_path):
+    db = cluster["pg"].create_database()
+    subprocess.run([str(BUILD / "berth-hub"), "user", "create", "--root", str(tmp_path), "--database", db, "mallory"],
+                   input="mallory-password\n", text=True, check=True, capture_output=True)
+    replicas = []
+    try:
+        for name in ("a", "b"):
+            (tmp_path / name).mkdir()
+            replicas.append(Hub(tmp_path / name, "--database", db))
+        # A guesser spreads its attempts over both replicas...
+        codes = [requests.get(f"http://{replicas[i % 2].host}/token", auth=("mallory", f"guess{i}"),
+                              timeout=10).status_code for i in range(10)]
+        assert codes == [401] * 10
+        # ...and both have seen all ten.
+        for h in replicas:
+            r = requests.get(f"http://{h.host}/token", auth=("mallory", "mallory-password"), timeout=10)
+            assert r.status_code == 429, h.host
+    finally:
+        for h in replicas:
+            h.stop()
