@@ -91,10 +91,38 @@ void FileBlobStore::put(const Digest& d, std::string_view content) {
   write_file_atomic(path, content, 0600);
 }
 
-bool FileBlobStore::remove(const Digest& d) {
-  if (::unlink(blob_path(d).c_str()) == 0) return true;
+std::string FileBlobStore::set_aside_path(const Digest& d) const { return root_ + "/set-aside/" + std::string(d.hex()); }
+
+bool FileBlobStore::set_aside(const Digest& d) {
+  mkdir_all(root_ + "/set-aside", 0700);
+  if (::rename(blob_path(d).c_str(), set_aside_path(d).c_str()) == 0) return true;
   if (errno == ENOENT) return false;
-  fail_errno("remove blob {}", d.str());
+  fail_errno("set blob {} aside", d.str());
+}
+
+void FileBlobStore::restore_set_aside(const Digest& d) {
+  std::string path = blob_path(d);
+  mkdir_all(path.substr(0, path.rfind('/')), 0700);
+  if (::rename(set_aside_path(d).c_str(), path.c_str()) != 0) fail_errno("put blob {} back", d.str());
+}
+
+void FileBlobStore::discard_set_aside(const Digest& d) {
+  if (::unlink(set_aside_path(d).c_str()) != 0 && errno != ENOENT) fail_errno("delete blob {}", d.str());
+}
+
+std::vector<Digest> FileBlobStore::set_aside_blobs() const {
+  std::vector<Digest> out;
+  std::string top = root_ + "/set-aside";
+  std::unique_ptr<DIR, int (*)(DIR*)> dir(::opendir(top.c_str()), ::closedir);
+  if (!dir) {
+    if (errno == ENOENT) return out;
+    fail_errno("list {}", top);
+  }
+  while (dirent* e = ::readdir(dir.get())) {
+    Digest d = Digest::from_hex(std::string(64, '0'));
+    if (e->d_name[0] != '.' && Digest::try_parse(std::string("sha256:") + e->d_name, &d)) out.push_back(d);
+  }
+  return out;
 }
 
 void FileBlobStore::for_each(const std::function<void(const Digest&, uint64_t)>& fn) const {

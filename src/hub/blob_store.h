@@ -64,8 +64,16 @@ class BlobStore {
   // Stores small content (a manifest) directly; verifies nothing beyond
   // writing exactly these bytes under their digest.
   virtual void put(const Digest& d, std::string_view content) = 0;
-  // Removes a blob; false when it was not there.
-  virtual bool remove(const Digest& d) = 0;
+  // Garbage collection deletes in two steps, so that it can change its mind.
+  // set_aside moves blob d where size(), open() and for_each() no longer find
+  // it (false when it is not there); then discard_set_aside deletes it for
+  // good, or restore_set_aside puts it back (over any copy a writer stored
+  // meanwhile: same digest, same bytes). set_aside_blobs lists what a
+  // crash between the steps left set aside.
+  virtual bool set_aside(const Digest& d) = 0;
+  virtual void restore_set_aside(const Digest& d) = 0;
+  virtual void discard_set_aside(const Digest& d) = 0;
+  virtual std::vector<Digest> set_aside_blobs() const = 0;
   // Calls fn for every stored blob (garbage collection).
   virtual void for_each(const std::function<void(const Digest&, uint64_t size)>& fn) const = 0;
 
@@ -88,7 +96,8 @@ class BlobStore {
 };
 
 // Blobs under <root>/blobs/sha256/<aa>/<hex>; uploads in <root>/uploads/<id>/data
-// on the same filesystem, fsynced and renamed into place on commit.
+// on the same filesystem, fsynced and renamed into place on commit; blobs set
+// aside are renamed to <root>/set-aside/<hex> (readers that opened one read on).
 class FileBlobStore : public BlobStore {
  public:
   explicit FileBlobStore(std::string root);
@@ -96,7 +105,10 @@ class FileBlobStore : public BlobStore {
   std::optional<uint64_t> size(const Digest& d) const override;
   std::unique_ptr<BlobReader> open(const Digest& d) const override;
   void put(const Digest& d, std::string_view content) override;
-  bool remove(const Digest& d) override;
+  bool set_aside(const Digest& d) override;
+  void restore_set_aside(const Digest& d) override;
+  void discard_set_aside(const Digest& d) override;
+  std::vector<Digest> set_aside_blobs() const override;
   void for_each(const std::function<void(const Digest&, uint64_t size)>& fn) const override;
 
   void begin_upload(const std::string& id) override;
@@ -112,6 +124,7 @@ class FileBlobStore : public BlobStore {
 
  private:
   std::string blob_path(const Digest& d) const;
+  std::string set_aside_path(const Digest& d) const;
   std::string upload_dir(const std::string& id) const;
   std::string root_;
 };

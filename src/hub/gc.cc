@@ -176,19 +176,7 @@ static bool referenced_or_used(Sql& sql, const std::string& digest, int64_t cuto
               .empty();
 }
 
-// The whole blob, to put it back (only in the race gc.h describes).
-static std::string read_all(const BlobReader& r) {
-  std::string out;
-  out.reserve(r.size());
-  r.read(0, r.size(), [&](std::string_view piece) {
-    out.append(piece);
-    return true;
-  });
-  if (out.size() != r.size()) fail("garbage collection: restoring a blob: read {} of {} bytes", out.size(), r.size());
-  return out;
-}
-
-bool GarbageCollector::sweep_blob(const Digest& d, const BlobReader& reader, int64_t cutoff, GcReport* report) {
+bool GarbageCollector::sweep_blob(const Digest& d, int64_t cutoff, GcReport* report) {
   std::string digest = d.str();
   std::vector<std::pair<std::string, int64_t>> links;
   bool go = false;
@@ -203,12 +191,15 @@ bool GarbageCollector::sweep_blob(const Digest& d, const BlobReader& reader, int
     go = true;
   });
   if (!go) return false;
-  blobs_.remove(d);
+  bool set_aside = blobs_.set_aside(d);
   if (after_remove_for_test) after_remove_for_test(digest);
-  if (!referenced_or_used(db_, digest, cutoff)) return true;
+  if (!referenced_or_used(db_, digest, cutoff)) {
+    if (set_aside) blobs_.discard_set_aside(d);
+    return true;
+  }
   // A writer recorded its use after step 1 and may have found the file and
   // the links still there: give them back.
-  blobs_.put(d, read_all(reader));
+  if (set_aside) blobs_.restore_set_aside(d);
   for (const auto& [repo, size] : links) {
     db_.exec("INSERT INTO repository_blobs (repository, digest, size) VALUES (?, ?, ?) "
              "ON CONFLICT (repository, digest) DO NOTHING",
@@ -224,6 +215,8 @@ GcReport GarbageCollector::run(const GcOptions& o) {
   int64_t cutoff = now - o.grace_seconds;
   GcLock lock(db_, now);
   GcReport report;
+  // Left by a collection that crashed between setting aside and deleting: judged again below.
+  for (const Digest& d : blobs_.set_aside_blobs()) blobs_.restore_set_aside(d);
 
   std::set<std::pair<std::string, std::string>> doomed;  // manifests deleted (or, dry run, to be)
   if (o.delete_untagged) {
@@ -265,11 +258,10 @@ GcReport GarbageCollector::run(const GcOptions& o) {
     if (!marked.count(d.str())) candidates.push_back(d);
   });
   for (const Digest& d : candidates) {
-    // Held open through the sweep: the copy to restore from if a writer races.
     std::unique_ptr<BlobReader> reader = blobs_.open(d);
     if (!reader) continue;  // gone meanwhile
     if (reader->modified_unix() >= cutoff) continue;
-    if (o.dry_run || sweep_blob(d, *reader, cutoff, &report)) {
+    if (o.dry_run || sweep_blob(d, cutoff, &report)) {
       ++report.blobs_freed;
       report.bytes_freed += static_cast<int64_t>(reader->size());
       report.freed.push_back(d.str());

@@ -23,15 +23,15 @@
 // PUT manifest: use of every reference, then "is it linked?", then insert).
 // The sweep of one blob is: (1) in one transaction, re-check that no
 // manifest references it and no use is recent, and delete its links;
-// (2) remove the file, keeping it open (BlobStore::open: deleting never
-// disturbs a reader); (3) re-read uses and references.
+// (2) set the blob aside (BlobStore::set_aside: out of sight, not yet
+// deleted); (3) re-read uses and references, then delete it for good.
 // A writer racing with this either looks after (1)/(2) — it finds no link
 // (the PUT fails with MANIFEST_BLOB_UNKNOWN and the client re-uploads) or no
 // file (the upload commits its own copy) — or it recorded its use before
-// (3), and then (3) sees that use and restores the file from the open
-// descriptor and the deleted links. Both cannot miss each other, because
-// each writes first and reads second. Restoring buffers the blob in memory;
-// it only happens in this narrow race. Untagged manifests are deleted the
+// (3), and then (3) sees that use and puts the blob and the deleted links
+// back. Both cannot miss each other, because each writes first and reads
+// second. A blob a crash left set aside is put back when the next
+// collection starts, and judged again. Untagged manifests are deleted the
 // same way (check and delete in one transaction, then re-read uses and put
 // the rows back), since a PUT of an index records its children's use before
 // checking they exist. The re-reads matter on PostgreSQL, where a writer's
@@ -87,7 +87,7 @@ class GarbageCollector {
   // Throws GcBusy when another collection holds the lock.
   GcReport run(const GcOptions& o);
 
-  // Test hook: called between removing a blob's file (or an untagged
+  // Test hook: called between setting a blob aside (or deleting an untagged
   // manifest's rows) and re-checking uses (step 2 and 3 above), to stage a
   // racing writer.
   std::function<void(const std::string& digest)> after_remove_for_test;
@@ -95,7 +95,7 @@ class GarbageCollector {
  private:
   std::vector<std::pair<std::string, std::string>> untagged_manifests(int64_t cutoff);
   bool delete_manifest_if_untagged(const std::string& repo, const std::string& digest, int64_t cutoff);
-  bool sweep_blob(const Digest& d, const BlobReader& reader, int64_t cutoff, GcReport* report);
+  bool sweep_blob(const Digest& d, int64_t cutoff, GcReport* report);
 
   Database& db_;
   BlobStore& blobs_;

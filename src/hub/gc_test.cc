@@ -146,6 +146,22 @@ TEST_F(GcTest, AWriterThatRecordsItsUseDuringTheSweepGetsTheBlobBack) {
   EXPECT_TRUE(meta_.linked_blob_size("acme/app", b)) << "the links GC deleted come back";
 }
 
+TEST_F(GcTest, BlobsACrashedCollectionLeftSetAsideAreJudgedAgain) {
+  std::string kept = blob("acme/app", "kept layer");
+  manifest("acme/app", "manifest", {{kept, false}}, "latest", clock_now());
+  std::string orphan = blob("acme/app", "orphan layer");
+  age(kept, 10 * kHour);
+  age(orphan, 10 * kHour);
+  // The crash came after step 2 for both.
+  ASSERT_TRUE(blobs_.set_aside(Digest::parse(kept)));
+  ASSERT_TRUE(blobs_.set_aside(Digest::parse(orphan)));
+  EXPECT_FALSE(stored(kept));
+  EXPECT_THAT(run(clock_now()).freed, ElementsAre(orphan));
+  EXPECT_TRUE(stored(kept)) << "a referenced blob comes back";
+  EXPECT_FALSE(stored(orphan));
+  EXPECT_TRUE(blobs_.set_aside_blobs().empty());
+}
+
 TEST_F(GcTest, AWriterThatLooksAfterTheSweepFindsNoLink) {
   std::string b = blob("acme/app", "gone layer");
   age(b, 10 * kHour);

@@ -406,10 +406,16 @@ std::vector<S3BlobStore::Object> S3BlobStore::list(const std::string& prefix) co
   return out;
 }
 
-std::optional<uint64_t> S3BlobStore::size(const Digest& d) const {
+std::string S3BlobStore::set_aside_key(const Digest& d) const {
+  return fmt::format("{}set-aside/sha256/{}", loc_.prefix, d.hex());
+}
+
+std::optional<uint64_t> S3BlobStore::size(const Digest& d) const { return object_size(blob_key(d)); }
+
+std::optional<uint64_t> S3BlobStore::object_size(const std::string& key) const {
   Call c;
   c.method = "HEAD";
-  c.key = blob_key(d);
+  c.key = key;
   c.ok_statuses = {404};
   HttpResponse r = call(c);
   if (r.status == 404) return std::nullopt;
@@ -447,14 +453,55 @@ void S3BlobStore::put(const Digest& d, std::string_view content) {
   call(c);
 }
 
-bool S3BlobStore::remove(const Digest& d) {
-  // S3's DELETE answers 204 whether or not the key existed: ask first.
-  if (!size(d)) return false;
+void S3BlobStore::delete_object(const std::string& key) const {
   Call c;
   c.method = "DELETE";
-  c.key = blob_key(d);
+  c.key = key;
+  c.ok_statuses = {404};
   call(c);
+}
+
+void S3BlobStore::copy_object(const std::string& from_key, uint64_t size, const std::string& to_key) const {
+  if (size > kMaxObject) {
+    compose({Object{from_key, size}}, to_key);
+    return;
+  }
+  Call c;
+  c.method = "PUT";
+  c.key = to_key;
+  c.headers["x-amz-copy-source"] = sigv4::encode_path("/" + loc_.bucket + "/" + from_key);
+  HttpResponse r = call(c);
+  // S3 may answer 200 and report the failure in the body.
+  if (r.body.find("<Error>") != std::string::npos) {
+    throw Error(fmt::format("copy {} to {}: {}", from_key, to_key, s3_error(r)));
+  }
+}
+
+bool S3BlobStore::set_aside(const Digest& d) {
+  // S3 has no rename: copy, then delete. The blob is out of sight once the delete is done.
+  std::optional<uint64_t> n = size(d);
+  if (!n) return false;
+  copy_object(blob_key(d), *n, set_aside_key(d));
+  delete_object(blob_key(d));
   return true;
+}
+
+void S3BlobStore::restore_set_aside(const Digest& d) {
+  std::optional<uint64_t> n = object_size(set_aside_key(d));
+  if (!n) throw Error(fmt::format("put blob {} back: it is not set aside", d.str()));
+  copy_object(set_aside_key(d), *n, blob_key(d));
+  delete_object(set_aside_key(d));
+}
+
+void S3BlobStore::discard_set_aside(const Digest& d) { delete_object(set_aside_key(d)); }
+
+std::vector<Digest> S3BlobStore::set_aside_blobs() const {
+  std::vector<Digest> out;
+  for (const Object& o : list("set-aside/sha256/")) {
+    Digest d = Digest::from_hex(std::string(64, '0'));
+    if (Digest::try_parse("sha256:" + o.key.substr(o.key.rfind('/') + 1), &d)) out.push_back(d);
+  }
+  return out;
 }
 
 void S3BlobStore::for_each(const std::function<void(const Digest&, uint64_t)>& fn) const {
@@ -641,15 +688,8 @@ void S3BlobStore::commit_upload(const std::string& id, const Digest& d) {
   std::string dest = blob_key(d);
   if (chunks.empty()) {
     put(d, "");
-  } else if (chunks.size() == 1 && chunks[0].size <= kMaxObject) {
-    Call c;
-    c.method = "PUT";
-    c.key = dest;
-    c.headers["x-amz-copy-source"] = sigv4::encode_path("/" + loc_.bucket + "/" + chunks[0].key);
-    HttpResponse r = call(c);
-    if (r.body.find("<Error>") != std::string::npos) {
-      throw Error(fmt::format("copy upload {} to {}: {}", id, dest, s3_error(r)));
-    }
+  } else if (chunks.size() == 1) {
+    copy_object(chunks[0].key, chunks[0].size, dest);
   } else {
     compose(chunks, dest);
   }

@@ -13,8 +13,10 @@
 // AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN) from the environment.
 //
 // Layout under PREFIX: blobs/sha256/<aa>/<hex> (one object per blob, so a
-// presigned URL can point at it), uploads/<id>/started (the session exists)
-// and uploads/<id>/<offset, 20 digits> (one object per appended chunk).
+// presigned URL can point at it), uploads/<id>/started (the session exists),
+// uploads/<id>/<offset, 20 digits> (one object per appended chunk) and
+// set-aside/sha256/<hex> (blobs garbage collection set aside: copied there,
+// since S3 cannot rename, and deleted from blobs/).
 //
 // Contract (beyond BlobStore's):
 // - Each append() spools the request body to a scratch file first, because
@@ -108,7 +110,10 @@ class S3BlobStore : public BlobStore {
   std::unique_ptr<BlobReader> open(const Digest& d) const override;
   std::string redirect_url(const Digest& d) const override;
   void put(const Digest& d, std::string_view content) override;
-  bool remove(const Digest& d) override;
+  bool set_aside(const Digest& d) override;
+  void restore_set_aside(const Digest& d) override;
+  void discard_set_aside(const Digest& d) override;
+  std::vector<Digest> set_aside_blobs() const override;
   void for_each(const std::function<void(const Digest&, uint64_t size)>& fn) const override;
 
   void begin_upload(const std::string& id) override;
@@ -153,6 +158,12 @@ class S3BlobStore : public BlobStore {
   // and whether the upload exists at all.
   std::vector<Object> upload_chunks(const std::string& id, bool* exists) const;
   std::string blob_key(const Digest& d) const;
+  std::string set_aside_key(const Digest& d) const;
+  // Size of the object at key (a full key), nullopt when absent.
+  std::optional<uint64_t> object_size(const std::string& key) const;
+  // Copies an object inside the bucket: server-side up to 5 GiB, else composed through this process.
+  void copy_object(const std::string& from_key, uint64_t size, const std::string& to_key) const;
+  void delete_object(const std::string& key) const;
   std::string upload_prefix(const std::string& id) const;
   void get_range(const std::string& key, uint64_t offset, uint64_t length,
                  const std::function<bool(std::string_view)>& sink) const;

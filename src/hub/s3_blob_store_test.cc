@@ -173,7 +173,7 @@ class S3BlobStoreTest : public ::testing::Test {
   }
 };
 
-TEST_F(S3BlobStoreTest, StoresReadsListsAndRemovesBlobs) {
+TEST_F(S3BlobStoreTest, StoresReadsListsAndSetsAsideBlobs) {
   auto s = store();
   std::string data = random_bytes(3000);
   Digest d = image::sha256_of(data);
@@ -204,9 +204,24 @@ TEST_F(S3BlobStoreTest, StoresReadsListsAndRemovesBlobs) {
   s->for_each([&](const Digest& x, uint64_t size) { listed.emplace_back(x.str(), size); });
   EXPECT_EQ(listed, (std::vector<std::pair<std::string, uint64_t>>{{d.str(), 3000}}));
 
-  EXPECT_TRUE(s->remove(d));
-  EXPECT_FALSE(s->remove(d));
+  // Garbage collection's two-step delete.
+  EXPECT_TRUE(s->set_aside(d));
   EXPECT_FALSE(s->size(d));
+  EXPECT_EQ(s->open(d), nullptr);
+  listed.clear();
+  s->for_each([&](const Digest& x, uint64_t size) { listed.emplace_back(x.str(), size); });
+  EXPECT_TRUE(listed.empty());
+  EXPECT_EQ(s->set_aside_blobs(), std::vector<Digest>{d});
+  EXPECT_FALSE(s->set_aside(d)) << "nothing left to set aside";
+  s->restore_set_aside(d);
+  ASSERT_NE(s->open(d), nullptr);
+  EXPECT_EQ(read_all(*s->open(d), 0, 3000), data);
+  EXPECT_TRUE(s->set_aside_blobs().empty());
+  EXPECT_TRUE(s->set_aside(d));
+  s->discard_set_aside(d);
+  EXPECT_FALSE(s->size(d));
+  EXPECT_TRUE(s->set_aside_blobs().empty());
+  EXPECT_THAT(test::error_of([&] { s->restore_set_aside(d); }), HasSubstr("not set aside"));
 }
 
 TEST_F(S3BlobStoreTest, UploadContinuesOnAnotherReplicaAndCommitsComposed) {
