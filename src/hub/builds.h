@@ -26,7 +26,8 @@
 //   token from the rules is the credential).
 // - Routes under /api/v1/repositories/<repo>/: build-rules (GET, PUT:
 //   Level::kAdmin), builds (GET list, POST trigger: kAdmin for POST, kRead
-//   to list), builds/<id> (kRead, with the log). Parsed from the right.
+//   to list), builds/<id> (kRead, with the log); also after "<repo>/-/"
+//   (hub/names.h: match_repository_route).
 // - Git URLs: http(s)://, git://, ssh://, file://, scp-like user@host:path
 //   or an absolute path; never git's command-running transports (ext::).
 //   Sources on the hub's own file system (a path, file://) are for site

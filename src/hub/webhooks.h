@@ -10,9 +10,9 @@
 //   all, waiting backoff, 2*backoff, ... between attempts.
 // - Every delivery is logged (payload, attempts, last status and error,
 //   created/finished) and listed newest first by the deliveries route.
-// - Routes (/api/v1/repositories/<repo>/webhooks[/<id>[/deliveries]]) need
-//   Level::kAdmin on the repository; repository names hold slashes, so the
-//   path is parsed from the right. Webhook URLs must be http or https.
+// - Routes (/api/v1/repositories/<repo>[/-]/webhooks[/<id>[/deliveries]],
+//   split by hub/names.h's match_repository_route) need Level::kAdmin on the
+//   repository. Webhook URLs must be http or https.
 // - POST to a payload's callback_url (the receiver reporting its outcome,
 //   {"state": "success"|"failure"|"error", "description": ...}) is recorded
 //   on the delivery; the unguessable delivery id is its credential.
