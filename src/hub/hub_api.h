@@ -17,6 +17,8 @@
 //   platforms, push time); GET .../manifests/<digest> (layers);
 //   GET .../collaborators; PUT|DELETE .../collaborators/<user> {permission};
 //   PUT|DELETE .../teams/<team> {permission}; PUT|DELETE .../star.
+//   "<repo>/-" and "<repo>/-/tags" etc. name the same routes unambiguously
+//   (hub/names.h: match_repository_route).
 // - A repository the caller cannot read answers 404, never 403.
 #pragma once
 
