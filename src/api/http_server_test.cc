@@ -51,6 +51,13 @@ class Client {
     http::read(sock_, buf_, res);
     return res;
   }
+  // The answer to a HEAD request: a header announcing a body that does not follow.
+  http::response<http::empty_body> read_head() {
+    http::response_parser<http::empty_body> p;
+    p.skip(true);
+    http::read(sock_, buf_, p);
+    return p.release();
+  }
   // The raw bytes of the reply: the header and whatever followed it.
   std::string read_until_eof() {
     std::string out(static_cast<const char*>(buf_.data().data()), buf_.size());
@@ -96,6 +103,20 @@ class HttpServerTest : public ::testing::Test {
     router_.add("GET", "/file", [this](Request&, Response& res) {
       UniqueFd fd(::open((dir_ / "file").c_str(), O_RDONLY | O_CLOEXEC));
       res.send_file(200, "application/octet-stream", fd.get(), 3, 300000);
+    });
+    // A body of known length written in pieces; ?short=1 stops 10 bytes early.
+    auto sized = [](Request& req, Response& res) {
+      res.start_stream(200, "application/octet-stream", 100000);
+      uint64_t total = req.query().get("short").empty() ? 100000 : 99990;
+      for (uint64_t sent = 0; sent < total; sent += 10000) {
+        ASSERT_TRUE(res.write(std::string(std::min<uint64_t>(10000, total - sent), 'x')));
+      }
+    };
+    router_.add("GET", "/sized", sized);
+    router_.add("HEAD", "/sized", sized);
+    router_.add("GET", "/oversized", [](Request&, Response& res) {
+      res.start_stream(200, "application/octet-stream", 5);
+      res.write("123456");
     });
     router_.add("GET", "/wait", [](Request& req, Response& res) {
       res.start_stream(200, "application/json");
@@ -287,6 +308,31 @@ TEST_F(HttpServerTest, SendFileSendsTheRangeAndKeepsTheConnection) {
   EXPECT_EQ(res[http::field::content_length], "300000");
   EXPECT_EQ(res.body(), data.substr(3, 300000));
   EXPECT_EQ(c.request(http::verb::get, "/echo/next").result_int(), 200);
+}
+
+TEST_F(HttpServerTest, StreamOfKnownLengthSendsContentLengthAndClosesWhenShort) {
+  Client c(path_);
+  auto res = c.request(http::verb::get, "/sized");
+  EXPECT_EQ(res.result_int(), 200);
+  EXPECT_FALSE(res.chunked());
+  EXPECT_EQ(res[http::field::content_length], "100000");
+  EXPECT_EQ(res.body(), std::string(100000, 'x'));
+  EXPECT_EQ(c.request(http::verb::get, "/echo/next").result_int(), 200) << "still keep-alive";
+  c.send(http::verb::head, "/sized", "", {});
+  EXPECT_EQ(c.read_head()[http::field::content_length], "100000");
+  EXPECT_EQ(c.request(http::verb::get, "/echo/next").result_int(), 200) << "HEAD sent no body";
+
+  // Short: the client gets the header, 99990 bytes and then the end of the connection.
+  Client s(path_);
+  s.send(http::verb::get, "/sized?short=1", "", {});
+  std::string got = s.read_until_eof();
+  EXPECT_NE(got.find("Content-Length: 100000"), std::string::npos);
+  EXPECT_EQ(got.size() - (got.find("\r\n\r\n") + 4), 99990u);
+  // Longer than announced: nothing past the Content-Length goes out.
+  Client o(path_);
+  o.send(http::verb::get, "/oversized", "", {});
+  got = o.read_until_eof();
+  EXPECT_EQ(got.substr(got.find("\r\n\r\n") + 4), "");
 }
 
 TEST(SystemRoutes, PingVersionInfo) {

@@ -454,10 +454,35 @@ void Response::start_stream(int status, std::string_view content_type) {
   state_ = conn_->head() ? State::kStreamDone : State::kStreaming;
 }
 
+void Response::start_stream(int status, std::string_view content_type, uint64_t length) {
+  if (answered()) throw Error("response already sent");
+  state_ = State::kBroken;
+  bhttp::response<bhttp::empty_body> r;
+  fill_head(r, status, content_type, conn_->server()->options(), headers_, conn_->keep_alive());
+  r.content_length(length);
+  conn_->write_message(r, /*header_only=*/true);
+  stream_left_ = length;
+  state_ = conn_->head() ? State::kStreamDone : State::kStreaming;
+}
+
 bool Response::write(std::string_view data) {
   if (state_ == State::kStreamDone && conn_->head()) return true;
   if (state_ != State::kStreaming) return false;
   if (data.empty()) return true;  // an empty chunk would end the stream
+  if (stream_left_) {
+    if (data.size() > *stream_left_) {
+      state_ = State::kBroken;
+      throw Error(fmt::format("response body longer than its Content-Length ({} bytes were left)", *stream_left_));
+    }
+    try {
+      conn_->write_all(net::const_buffer(data.data(), data.size()));
+    } catch (const Error&) {
+      state_ = State::kBroken;
+      return false;
+    }
+    *stream_left_ -= data.size();
+    return true;
+  }
   if (!conn_->write_chunk(bhttp::make_chunk(net::const_buffer(data.data(), data.size())))) {
     state_ = State::kBroken;
     return false;
@@ -467,6 +492,10 @@ bool Response::write(std::string_view data) {
 
 void Response::finish_stream() {
   if (state_ != State::kStreaming) return;
+  if (stream_left_) {
+    state_ = *stream_left_ == 0 ? State::kStreamDone : State::kBroken;  // broken: the server closes
+    return;
+  }
   state_ = conn_->write_chunk(bhttp::make_chunk_last()) ? State::kStreamDone : State::kBroken;
 }
 

@@ -28,6 +28,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <stop_token>
 #include <string>
 #include <string_view>
@@ -130,6 +131,11 @@ class Response {
   // Chunked response: the header goes out now, each write() is one chunk,
   // flushed at once. write() returns false once the client has gone away.
   void start_stream(int status, std::string_view content_type);
+  // A streamed response of a known length (a blob proxied from S3): the
+  // header goes out now with Content-Length, write() sends bytes as they
+  // come (more than length throws). Finished short of length, the
+  // connection is closed: the client sees a short body, never a wrong one.
+  void start_stream(int status, std::string_view content_type, uint64_t length);
   bool write(std::string_view data);
   // Sends the last chunk; called by the server if the handler did not.
   void finish_stream();
@@ -148,6 +154,7 @@ class Response {
  private:
   detail::Connection* conn_;
   State state_ = State::kNone;
+  std::optional<uint64_t> stream_left_;  // bytes a stream of known length still owes
   std::vector<std::pair<std::string, std::string>> headers_;
 };
 

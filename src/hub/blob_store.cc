@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "base/error.h"
+#include "base/fd.h"
 #include "base/fs.h"
 #include "hub/s3_blob_store.h"
 

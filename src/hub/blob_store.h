@@ -23,7 +23,6 @@
 #include <string>
 #include <string_view>
 
-#include "base/fd.h"
 #include "image/digest.h"
 
 namespace berth::hub {
@@ -44,10 +43,6 @@ class BlobReader {
   // Calls sink with bytes [offset, offset + length) in order; stops early
   // when sink returns false (the client went away).
   virtual void read(uint64_t offset, uint64_t length, const std::function<bool(std::string_view)>& sink) const = 0;
-  // Where fd() is -1: bytes [offset, offset + length) copied into an
-  // unlinked scratch file, for answers that must state their length before
-  // the bytes arrive; an invalid fd when the store has no scratch space.
-  virtual UniqueFd spool(uint64_t, uint64_t) const { return UniqueFd(); }
 };
 
 class BlobStore {

@@ -158,21 +158,23 @@ void RegistryApi::dispatch(Request& req, Response& res, const Route& r) {
 // ---- manifests
 
 // Blobs the store cannot hand over as a file are buffered in memory up to
-// this size (manifests always are: they are at most 4 MiB), and spooled to
-// a scratch file above it.
+// this size (manifests always are: they are at most 4 MiB), so that a store
+// failing before the end still gets a proper error answer; bigger ones are
+// streamed as they arrive.
 static constexpr uint64_t kMaxBufferedProxy = uint64_t{8} << 20;
 
-// Sends bytes [offset, offset + length) of blob: straight from a
-// local file; otherwise (S3) buffered when small, else spooled to a scratch
-// file first, since http::Response has no streamed body of known length and
-// clients want a Content-Length (streamed chunked only without scratch space).
+// Sends bytes [offset, offset + length) of blob: straight from a local
+// file; otherwise (S3) buffered when small, else streamed with its
+// Content-Length (a store failing midway closes the connection).
 static void send_blob(Request& req, Response& res, const BlobReader& blob, int status, const std::string& type,
                       uint64_t offset, uint64_t length) {
   if (blob.fd() >= 0) {
     res.send_file(status, type, blob.fd(), offset, length);
-  } else if (req.method() == "HEAD") {
-    res.send_file(status, type, -1, offset, length);  // HEAD: headers with this Content-Length, no body
-  } else if (length <= kMaxBufferedProxy) {
+  } else if (length > kMaxBufferedProxy || req.method() == "HEAD") {
+    res.start_stream(status, type, length);  // HEAD: the headers only
+    if (req.method() != "HEAD") blob.read(offset, length, [&](std::string_view p) { return res.write(p); });
+    res.finish_stream();
+  } else {
     std::string body;
     body.reserve(length);
     blob.read(offset, length, [&](std::string_view p) {
@@ -180,12 +182,6 @@ static void send_blob(Request& req, Response& res, const BlobReader& blob, int s
       return true;
     });
     res.send(status, type, body);
-  } else if (UniqueFd spooled = blob.spool(offset, length); spooled.valid()) {
-    res.send_file(status, type, spooled.get(), 0, length);
-  } else {
-    res.start_stream(status, type);
-    blob.read(offset, length, [&](std::string_view p) { return res.write(p); });
-    res.finish_stream();
   }
 }
 

@@ -292,15 +292,6 @@ class S3BlobReader : public BlobReader {
     if (left > 0) throw Error(fmt::format("S3 GET {}: {} bytes short", key_, left));
   }
 
-  UniqueFd spool(uint64_t offset, uint64_t length) const override {
-    UniqueFd fd = scratch_file(store_.scratch_dir());
-    read(offset, length, [&](std::string_view p) {
-      write_all_fd(fd.get(), p, "blob scratch file");
-      return true;
-    });
-    return fd;
-  }
-
  private:
   const S3BlobStore& store_;
   std::string key_;

@@ -33,8 +33,8 @@
 //   server-side, but the S3-compatible server the tests run (s3rver) does
 //   not implement it, so it is left out rather than shipped untested.
 // - Blob reads go through BlobReader (ranges exact even where a server
-//   ignores or misreads Range); RegistryApi buffers small ones and spools
-//   big ones to the scratch directory so clients get a Content-Length.
+//   ignores or misreads Range); RegistryApi buffers small ones and streams
+//   big ones with their Content-Length.
 //   redirect=true spares berth-hub the bytes altogether.
 // - Every request is signed with AWS Signature Version 4 and its payload's
 //   sha256, so S3 rejects bytes damaged on the way.

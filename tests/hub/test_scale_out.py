@@ -202,7 +202,10 @@ def test_chunked_upload_started_on_a_finished_on_b(cluster):
     for base in (a, b):
         r = requests.get(f"{base}/v2/scale/chunked/blobs/{digest}")
         assert r.status_code == 200
+        assert int(r.headers["Content-Length"]) == 19 * MiB and "Transfer-Encoding" not in r.headers
         assert sha256(r.content) == digest
+        r = requests.head(f"{base}/v2/scale/chunked/blobs/{digest}")
+        assert r.status_code == 200 and int(r.headers["Content-Length"]) == 19 * MiB
         r = requests.get(f"{base}/v2/scale/chunked/blobs/{digest}", headers={"Range": "bytes=9437180-9437189"})
         assert r.status_code == 206 and r.content == data[9437180:9437190]
     # The upload is gone on both.
