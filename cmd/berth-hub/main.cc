@@ -178,8 +178,8 @@ static int serve(const ServeOptions& o) {
       .level = [&](const Principal& p, const std::string& repo) {
         return o.open ? Level::kAdmin : accounts.level(p, repo);
       },
-      .can_create = [&](const Principal& p, const std::string& repo) {
-        return o.open || accounts.can_create(p, repo);
+      .owns_namespace = [&](const Principal& p, const std::string& ns) {
+        return o.open || accounts.owns_namespace(p, ns);
       }});
   registry = std::make_unique<RegistryApi>(
       *blobs, meta, [&](http::Request& req, http::Response& res, const std::string& repo, Action action) {

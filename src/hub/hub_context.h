@@ -13,7 +13,8 @@
 //   repositories are kRead for everyone (anonymous too); owners of the
 //   namespace are kAdmin; collaborators and teams get what was granted; an
 //   access token caps the level at its scope. kNone for everything else,
-//   including repositories that do not exist yet (see can_create).
+//   including repositories that do not exist yet (Accounts::can_create says
+//   who may push them into being).
 // - JSON API handlers answer errors by throwing http::HttpError(status,
 //   message): the server sends {"message": ...} with that status.
 #pragma once
@@ -46,8 +47,8 @@ struct HubContext {
   std::string public_url;
   std::function<Principal(http::Request&)> authenticate;
   std::function<Level(const Principal&, const std::string& repo)> level;
-  // Whether p may create repo by pushing to it (owner of its namespace).
-  std::function<bool(const Principal&, const std::string& repo)> can_create;
+  // Whether p owns namespace ns (its own name, or an organization whose owners team it is in).
+  std::function<bool(const Principal&, const std::string& ns)> owns_namespace;
 };
 
 // Throws unless the caller of req has at least `want` on repo: 401 for

@@ -382,8 +382,7 @@ void PolicyApi::quota(http::Request& req, http::Response& res, const std::string
     }
     policies_.set_quota(ns, limit);
   } else if (m == "GET") {
-    // can_create answers "owns the namespace" (hub_context.h).
-    bool ns_admin = p.site_admin || (ctx_.can_create && ctx_.can_create(p, ns + "/quota"));
+    bool ns_admin = p.site_admin || (ctx_.owns_namespace && ctx_.owns_namespace(p, ns));
     if (!ns_admin) refuse(p, fmt::format("read the quota of namespace {}", ns));
   } else {
     throw HttpError(405, "use GET or PUT on a quota");

@@ -253,6 +253,10 @@ def test_policies_quotas_and_gc_need_the_right_account(hub):
     assert status == 200 and body["limit_bytes"] == 1 << 30 and body["used_bytes"] > 0
     assert hub_api(hub, "GET", "/api/v1/namespaces/alice/quota", "alice", "alice-password")[1]["limit_bytes"] == 1 << 30
     assert hub_api(hub, "GET", "/api/v1/namespaces/alice/quota", "bob", "bob-password")[0] == 403
+    # Reading needs no write scope: alice's read-only token reads her quota.
+    token = hub_api(hub, "POST", "/api/v1/tokens", "alice", "alice-password",
+                    {"description": "quota", "scope": "read"})[1]["token"]
+    assert hub_api(hub, "GET", "/api/v1/namespaces/alice/quota", "alice", token)[1]["limit_bytes"] == 1 << 30
     assert hub_api(hub, "PUT", "/api/v1/namespaces/alice/quota", "root", "root-password",
                    {"limit_bytes": None})[0] == 200
 
