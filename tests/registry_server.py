@@ -3,19 +3,13 @@
 behind Docker's token auth with a small token server (token_server.py)."""
 import base64
 import json
-import socket
 import subprocess
-import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
 from berth_build import BUILD
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from local_server import free_port, stop_process, wait_until_answering
 
 
 class Registry:
@@ -30,16 +24,7 @@ class Registry:
             f"http:\n  addr: {self.host}\n" + auth_yaml)
         self.log = open(tmp / "registry.log", "ab")
         self.proc = subprocess.Popen(["docker-registry", "serve", str(cfg)], stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(f"http://{self.host}/v2/", timeout=1)
-                return
-            except urllib.error.HTTPError:
-                return  # 401: up, and asking for credentials
-            except OSError:
-                time.sleep(0.05)
-        raise AssertionError("docker-registry did not start: " + (tmp / "registry.log").read_text())
+        wait_until_answering(f"http://{self.host}/v2/", self.proc, 10, "docker-registry", tmp / "registry.log")
 
     def stop(self):
         self.proc.kill()
@@ -77,28 +62,10 @@ class Hub:
         self.log = open(tmp / "berth-hub.log", "ab")
         self.proc = subprocess.Popen([str(binary), "serve", "--root", str(tmp / "root"), "--listen", self.host,
                                       *(extra_args or ("--open",))], stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                break
-            try:
-                urllib.request.urlopen(f"http://{self.host}/v2/", timeout=1)
-                return
-            except urllib.error.HTTPError:
-                return  # 401: up, and asking for credentials
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise AssertionError("berth-hub did not start: " + (tmp / "berth-hub.log").read_text())
+        wait_until_answering(f"http://{self.host}/v2/", self.proc, 15, "berth-hub", tmp / "berth-hub.log")
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self.log.close()
 
     def blob_path(self, digest):

@@ -8,12 +8,10 @@ Signature V4 without checking it, so the signing itself is tested against
 AWS's published examples (src/hub/s3_sigv4_test.cc)."""
 import os
 import shutil
-import socket
 import subprocess
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
+
+from local_server import free_port, stop_process, wait_until_answering
 
 # Where scripts/install-deps puts it (BERTH_S3RVER overrides).
 S3RVER = Path(os.environ.get("BERTH_S3RVER") or
@@ -23,12 +21,6 @@ ACCESS_KEY = "S3RVER"  # s3rver's built-in account
 SECRET_KEY = "S3RVER"
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class S3Server:
     def __init__(self, tmp: Path, bucket: str = "berth-hub"):
         if not S3RVER.exists():
@@ -36,7 +28,7 @@ class S3Server:
         if not shutil.which("node"):
             raise AssertionError("node is not installed (run scripts/install-deps)")
         self.bucket = bucket
-        self.port = _free_port()
+        self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         data = tmp / "s3-data"
         data.mkdir(parents=True, exist_ok=True)
@@ -45,30 +37,13 @@ class S3Server:
         self.proc = subprocess.Popen([str(S3RVER), "-d", str(data), "-a", "127.0.0.1", "-p", str(self.port),
                                       "--configure-bucket", bucket, "--silent"],
                                      stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                break
-            try:
-                urllib.request.urlopen(self.endpoint + "/", timeout=1)
-                return
-            except urllib.error.HTTPError:
-                return  # up: an S3 error document for the anonymous request
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise AssertionError("s3rver did not start: " + self.log_path.read_text())
+        # An anonymous request gets an S3 error document once s3rver is up.
+        wait_until_answering(self.endpoint + "/", self.proc, 20, "s3rver", self.log_path)
 
     def storage_url(self, prefix: str) -> str:
         """The berth-hub --storage value for objects under prefix."""
         return f"s3://{ACCESS_KEY}:{SECRET_KEY}@{self.bucket}/{prefix}?endpoint={self.endpoint}&region=us-east-1"
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self.log.close()
