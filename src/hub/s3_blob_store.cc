@@ -382,8 +382,12 @@ std::vector<S3BlobStore::Object> S3BlobStore::list(const std::string& prefix) co
     c.query = {{"list-type", "2"}, {"prefix", loc_.prefix + prefix}};
     if (!token.empty()) c.query.emplace_back("continuation-token", token);
     HttpResponse r = call(c);
-    pt::ptree t = parse_xml(r.body, "list s3://" + loc_.bucket + "/" + loc_.prefix + prefix);
-    const pt::ptree& res = t.get_child("ListBucketResult", pt::ptree());
+    std::string what = "list s3://" + loc_.bucket + "/" + loc_.prefix + prefix;
+    pt::ptree t = parse_xml(r.body, what);
+    // get_child with a default would hand back a reference to that temporary.
+    auto found = t.get_child_optional("ListBucketResult");
+    if (!found) throw Error(fmt::format("{}: S3 sent no ListBucketResult", what));
+    const pt::ptree& res = *found;
     for (const auto& [name, child] : res) {
       if (name != "Contents") continue;
       std::string key = child.get<std::string>("Key", "");
