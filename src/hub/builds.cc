@@ -351,12 +351,15 @@ void BuildService::migrate() {
     for (const char* s : kSchema) sql.exec(s);
   });
   add_column_if_missing(ctx_.db, "builds", "heartbeat", "BIGINT");
+  add_column_if_missing(ctx_.db, "builds", "runner", "TEXT");  // the run that holds the row (random per claim)
+  add_column_if_missing(ctx_.db, "builds", "runs", "BIGINT");
 }
 
 void BuildService::start() {
   std::lock_guard lock(mu_);
   if (worker_.joinable()) return;
   stopping_ = false;
+  heartbeat_stopping_ = false;
   worker_ = std::thread([this] { worker(); });
   heartbeat_ = std::thread([this] { heartbeat(); });
   if (opts_.poll.count() > 0) poller_ = std::thread([this] { poller(); });
@@ -369,21 +372,29 @@ void BuildService::stop() {
   }
   cv_.notify_all();
   if (worker_.joinable()) worker_.join();
+  // Only now: a build that prints nothing may take a while to notice stop(),
+  // and without heartbeats meanwhile another replica would run it too.
+  {
+    std::lock_guard lock(mu_);
+    heartbeat_stopping_ = true;
+  }
+  cv_.notify_all();
   if (heartbeat_.joinable()) heartbeat_.join();
   if (poller_.joinable()) poller_.join();
 }
 
 void BuildService::heartbeat() {
   for (;;) {
-    std::string id;
+    std::string id, runner;
     {
       std::unique_lock lock(mu_);
-      if (cv_.wait_for(lock, opts_.stale / 4, [&] { return stopping_; })) return;
+      if (cv_.wait_for(lock, opts_.stale / 4, [&] { return heartbeat_stopping_; })) return;
       id = running_;
+      runner = runner_;
     }
     if (id.empty()) continue;
     try {
-      ctx_.db.exec("UPDATE builds SET heartbeat = ? WHERE id = ? AND status = 'running'", {unix_seconds_now(), id});
+      ctx_.db.exec("UPDATE builds SET heartbeat = ? WHERE id = ? AND runner = ?", {unix_seconds_now(), id, runner});
     } catch (const std::exception& e) {
       std::fprintf(stderr, "berth-hub: build %s: heartbeat: %s\n", id.c_str(), e.what());
     }
@@ -391,12 +402,25 @@ void BuildService::heartbeat() {
 }
 
 void BuildService::requeue_abandoned() {
+  int64_t now = unix_seconds_now();
   int64_t stale = std::chrono::duration_cast<std::chrono::seconds>(opts_.stale).count();
+  // Builds an earlier version started send no heartbeat: only a very old one is presumed dead.
+  const std::string abandoned =
+      "status = 'running' AND ((heartbeat IS NOT NULL AND heartbeat < ?) OR (heartbeat IS NULL AND started < ?))";
+  std::vector<SqlValue> since = {now - stale, now - kNoHeartbeatLimit};
+  // A build that keeps taking its process down is not run forever.
+  std::vector<SqlValue> fail_params = {
+      fmt::format("the process running this build went away {} times", kMaxRuns), now};
+  fail_params.insert(fail_params.end(), since.begin(), since.end());
+  fail_params.push_back(int64_t{kMaxRuns});
+  ctx_.db.exec("UPDATE builds SET status = 'failure', error = ?, finished = ?, runner = NULL WHERE " + abandoned +
+                   " AND COALESCE(runs, 0) >= ?",
+               fail_params);
   ctx_.db.exec(
-      "UPDATE builds SET status = 'queued', started = NULL, heartbeat = NULL, "
-      "log = log || 'berth-hub: the process running this build went away; it is queued again\n' "
-      "WHERE status = 'running' AND COALESCE(heartbeat, started, 0) < ?",
-      {unix_seconds_now() - stale});
+      "UPDATE builds SET status = 'queued', started = NULL, heartbeat = NULL, runner = NULL, "
+      "log = log || 'berth-hub: the process running this build went away; it is queued again\n' WHERE " +
+          abandoned,
+      since);
 }
 
 bool BuildService::stopping() {
@@ -537,7 +561,7 @@ void BuildService::poller() {
 void BuildService::worker() {
   block_sigpipe();
   for (;;) {
-    std::string id;
+    std::string id, runner;
     try {
       requeue_abandoned();
       auto rows = ctx_.db.query("SELECT id FROM builds WHERE status = 'queued' ORDER BY created, id LIMIT 1");
@@ -545,9 +569,10 @@ void BuildService::worker() {
         id = rows[0].text(0);
         // Claimed by whoever flips it; another replica may have been first.
         int64_t now = unix_seconds_now();
-        if (ctx_.db.exec("UPDATE builds SET status = 'running', started = ?, heartbeat = ? WHERE id = ? AND "
-                         "status = 'queued'",
-                         {now, now, id}) == 0) {
+        runner = random_token(12);
+        if (ctx_.db.exec("UPDATE builds SET status = 'running', started = ?, heartbeat = ?, runner = ?, "
+                         "runs = COALESCE(runs, 0) + 1 WHERE id = ? AND status = 'queued'",
+                         {now, now, runner, id}) == 0) {
           continue;
         }
       }
@@ -567,25 +592,29 @@ void BuildService::worker() {
     {
       std::lock_guard lock(mu_);
       if (stopping_) {
-        ctx_.db.exec("UPDATE builds SET status = 'queued', started = NULL WHERE id = ?", {id});
+        ctx_.db.exec("UPDATE builds SET status = 'queued', started = NULL, runner = NULL, runs = runs - 1 "
+                     "WHERE id = ? AND runner = ?",
+                     {id, runner});
         return;
       }
       running_ = id;
+      runner_ = runner;
     }
     try {
-      run_build(id);
+      run_build(id, runner);
     } catch (const std::exception& e) {
       std::fprintf(stderr, "berth-hub: build %s: %s\n", id.c_str(), e.what());
     }
     {
       std::lock_guard lock(mu_);
       running_.clear();
+      runner_.clear();
     }
     cv_.notify_all();
   }
 }
 
-void BuildService::run_build(const std::string& id) {
+void BuildService::run_build(const std::string& id, const std::string& runner) {
   auto rows = ctx_.db.query(
       "SELECT repository, git_url, ref, commit_sha, tag, dockerfile, context, log FROM builds WHERE id = ?", {id});
   if (rows.empty()) return;
@@ -595,7 +624,8 @@ void BuildService::run_build(const std::string& id) {
   std::string log = rows[0].text(7);  // a build run again keeps what its interrupted run wrote
   auto last_flush = std::chrono::steady_clock::now();
   auto flush = [&] {
-    ctx_.db.exec("UPDATE builds SET log = ? WHERE id = ?", {log, id});
+    // Every write names this run: once another replica has taken the build over, this one changes nothing.
+    ctx_.db.exec("UPDATE builds SET log = ? WHERE id = ? AND runner = ?", {log, id, runner});
     last_flush = std::chrono::steady_clock::now();
   };
   auto append = [&](std::string_view s) {
@@ -624,7 +654,7 @@ void BuildService::run_build(const std::string& id) {
     ProcessResult head = git({"-C", src, "rev-parse", "HEAD"}, nullptr);
     if (!head.ok()) fail("git rev-parse HEAD: {}", short_error(head));
     std::string commit(trim(head.out));
-    ctx_.db.exec("UPDATE builds SET commit_sha = ? WHERE id = ?", {commit, id});
+    ctx_.db.exec("UPDATE builds SET commit_sha = ? WHERE id = ? AND runner = ?", {commit, id, runner});
     append(fmt::format("Building commit {}\n", commit));
 
     std::string rel = clean_relative("context", context, true);
@@ -728,16 +758,18 @@ void BuildService::run_build(const std::string& id) {
     }
     append(fmt::format("Pushed {}:{} {}\n", image, tag, digest));
     flush();
-    ctx_.db.exec("UPDATE builds SET status = 'success', digest = ?, log = ?, finished = ? WHERE id = ?",
-                 {digest, log, unix_seconds_now(), id});
+    ctx_.db.exec("UPDATE builds SET status = 'success', digest = ?, log = ?, finished = ? WHERE id = ? AND runner = ?",
+                 {digest, log, unix_seconds_now(), id, runner});
   } catch (const Stopped&) {
     // Interrupted, not failed: the next start() runs it again.
     append("berth-hub stopped: the build is queued again\n");
-    ctx_.db.exec("UPDATE builds SET status = 'queued', started = NULL, log = ? WHERE id = ?", {log, id});
+    ctx_.db.exec("UPDATE builds SET status = 'queued', started = NULL, runner = NULL, runs = runs - 1, log = ? "
+                 "WHERE id = ? AND runner = ?",
+                 {log, id, runner});
   } catch (const std::exception& e) {
     append(fmt::format("ERROR: {}\n", e.what()));
-    ctx_.db.exec("UPDATE builds SET status = 'failure', error = ?, log = ?, finished = ? WHERE id = ?",
-                 {std::string(e.what()), log, unix_seconds_now(), id});
+    ctx_.db.exec("UPDATE builds SET status = 'failure', error = ?, log = ?, finished = ? WHERE id = ? AND runner = ?",
+                 {std::string(e.what()), log, unix_seconds_now(), id, runner});
   }
   if (!tmp.empty()) {
     try {

@@ -14,7 +14,9 @@
 //   build twice. The process running a build records a heartbeat every
 //   Options::stale / 4; a build "running" without one for Options::stale
 //   (its process crashed or lost the database) is queued again, with a line
-//   in its log saying so. A build clones the ref (depth 1), sends the context to
+//   in its log saying so, and fails after kMaxRuns such runs. Each claim
+//   writes a new runner token and every later write of that run names it,
+//   so a run another replica took over changes nothing any more. A build clones the ref (depth 1), sends the context to
 //   berthd, stores its log as it streams, pushes <hub host>/<repo>:<tag>
 //   with the push_credentials callback's credentials, removes that tag from
 //   berthd again and records success (with the pushed digest) or failure
@@ -131,7 +133,9 @@ class BuildService {
   void heartbeat();
   // Queues again the builds whose process stopped sending heartbeats.
   void requeue_abandoned();
-  void run_build(const std::string& id);
+  static constexpr int kMaxRuns = 3;                   // runs of one build a crash may end before it fails
+  static constexpr int64_t kNoHeartbeatLimit = 6 * 3600;  // a running build without any heartbeat (older versions)
+  void run_build(const std::string& id, const std::string& runner);
   bool stopping();
 
   HubContext& ctx_;
@@ -141,7 +145,9 @@ class BuildService {
   std::condition_variable cv_;
   bool stopping_ = false;
   bool kick_ = false;  // a build was queued
+  bool heartbeat_stopping_ = false;  // set after the worker has stopped
   std::string running_;  // the build this process runs, or ""
+  std::string runner_;   // and its run's token (builds.runner)
   std::thread worker_, heartbeat_, poller_;
 };
 

@@ -228,7 +228,11 @@ TEST_F(BuildServiceTest, ABuildWhoseProcessStoppedBeatingIsRunAgain) {
   const std::string builds = "/api/v1/repositories/team/app/builds";
   std::string crashed = json::parse(api.call("POST", builds).body)["builds"][0]["id"];
   std::string alive = json::parse(api.call("POST", builds).body)["builds"][0]["id"];
+  std::string doomed = json::parse(api.call("POST", builds).body)["builds"][0]["id"];
   int64_t now = unix_seconds_now();
+  // This one has taken its process down three times already.
+  db_->exec("UPDATE builds SET status = 'running', started = ?, heartbeat = ?, runs = 3 WHERE id = ?",
+            {now - 3600, now - 3600, doomed});
   // One replica crashed an hour into its build; another is running its own right now.
   db_->exec("UPDATE builds SET status = 'running', started = ?, heartbeat = ? WHERE id = ?", {now - 3600, now - 3600,
                                                                                             crashed});
@@ -245,6 +249,9 @@ TEST_F(BuildServiceTest, ABuildWhoseProcessStoppedBeatingIsRunAgain) {
   EXPECT_NE(log.find("went away; it is queued again"), std::string::npos) << log;
   EXPECT_NE(log.find("no-berthd.sock"), std::string::npos) << log;
   EXPECT_EQ(json::parse(api.call("GET", builds + "/" + alive).body)["status"], "running") << "left to its replica";
+  json gave_up = json::parse(api.call("GET", builds + "/" + doomed).body);
+  EXPECT_EQ(gave_up["status"], "failure");
+  EXPECT_EQ(gave_up["error"], "the process running this build went away 3 times");
   s.stop();
 }
 
