@@ -100,6 +100,7 @@ WebhookService::WebhookService(HubContext& ctx, Options opts) : ctx_(ctx), opts_
   h.user_agent = "berth-hub-webhooks";
   h.connect_timeout_seconds = opts_.timeout_seconds;
   h.low_speed_seconds = opts_.timeout_seconds;
+  h.total_timeout_seconds = opts_.timeout_seconds;  // a receiver trickling bytes must not outlast the lease
   http_ = std::make_shared<registry::HttpClient>(h);
 }
 
@@ -116,15 +117,24 @@ void WebhookService::migrate() {
 int64_t WebhookService::lease_seconds() const {
   // Long enough for every attempt to time out and every backoff to pass,
   // with slack for curl giving up late (see deliver()).
-  auto backoffs = std::chrono::duration_cast<std::chrono::seconds>(opts_.backoff * ((1 << opts_.attempts) - 1));
-  return opts_.attempts * (opts_.timeout_seconds + 10) + backoffs.count() + 30;
+  int attempts = std::clamp(opts_.attempts, 1, 20);
+  auto backoffs = std::chrono::duration_cast<std::chrono::seconds>(opts_.backoff * ((1 << attempts) - 1));
+  return attempts * (opts_.timeout_seconds + 10) + backoffs.count() + 30;
 }
 
 void WebhookService::queue_unleased() {
+  int64_t now = unix_seconds_now();
+  // Left pending too long (a hub down for days, or deliveries an earlier version never resumed): a payload that
+  // late could start a deploy of an image nobody expects any more.
+  int64_t too_old = now - std::chrono::duration_cast<std::chrono::seconds>(opts_.max_pending_age).count();
+  ctx_.db.exec(
+      "UPDATE webhook_deliveries SET state = 'failed', last_error = 'not sent in time: berth-hub was not running', "
+      "finished = ? WHERE state = 'pending' AND created < ? AND (lease_until IS NULL OR lease_until < ?)",
+      {now, too_old, now});
   auto rows = ctx_.db.query(
       "SELECT id FROM webhook_deliveries WHERE state = 'pending' AND (lease_until IS NULL OR lease_until < ?) "
       "ORDER BY created, id LIMIT 100",
-      {unix_seconds_now()});
+      {now});
   if (rows.empty()) return;
   {
     std::lock_guard lock(mu_);
@@ -136,8 +146,8 @@ void WebhookService::queue_unleased() {
   cv_.notify_all();
 }
 
-void WebhookService::release(const std::string& id) {
-  ctx_.db.exec("UPDATE webhook_deliveries SET lease_until = NULL WHERE id = ? AND state = 'pending'", {id});
+void WebhookService::release(const std::string& id, int64_t lease) {
+  ctx_.db.exec("UPDATE webhook_deliveries SET lease_until = NULL WHERE id = ? AND lease_until = ?", {id, lease});
 }
 
 void WebhookService::start() {
@@ -268,10 +278,10 @@ void WebhookService::on_push(const std::string& repo, const std::string& tag, co
 
 void WebhookService::deliver(const std::string& id) {
   // Leased by whoever changes the row: a replica may have queued it too, or sent it already.
-  int64_t now = unix_seconds_now();
+  int64_t now = unix_seconds_now(), lease = now + lease_seconds();
   if (ctx_.db.exec("UPDATE webhook_deliveries SET lease_until = ? WHERE id = ? AND state = 'pending' AND "
                    "(lease_until IS NULL OR lease_until < ?)",
-                   {now + lease_seconds(), id, now}) == 0) {
+                   {lease, id, now}) == 0) {
     return;
   }
   auto rows = ctx_.db.query("SELECT url, payload, attempts FROM webhook_deliveries WHERE id = ?", {id});
@@ -294,7 +304,7 @@ void WebhookService::deliver(const std::string& id) {
   for (int attempt = first; attempt <= opts_.attempts; attempt++) {
     if (attempt > 1) {
       if (!sleep_unless_stopped(backoff)) {
-        release(id);  // stays pending: whoever starts next sends it
+        release(id, lease);  // stays pending: whoever starts next sends it
         return;
       }
       backoff *= 2;
@@ -341,10 +351,14 @@ void WebhookService::deliver(const std::string& id) {
     std::string error = a->error;
     bool done = error.empty() || attempt == opts_.attempts;
     std::string state = error.empty() ? "success" : done ? "failed" : "pending";
-    ctx_.db.exec(
-        "UPDATE webhook_deliveries SET attempts = ?, status_code = ?, last_error = ?, state = ?, finished = ? "
-        "WHERE id = ?",
-        {int64_t{attempt}, int64_t{status}, error, state, done ? SqlValue(unix_seconds_now()) : SqlValue(nullptr), id});
+    // Only while the lease is still ours: past it, another replica may be sending the payload.
+    if (ctx_.db.exec(
+            "UPDATE webhook_deliveries SET attempts = ?, status_code = ?, last_error = ?, state = ?, finished = ? "
+            "WHERE id = ? AND lease_until = ?",
+            {int64_t{attempt}, int64_t{status}, error, state, done ? SqlValue(unix_seconds_now()) : SqlValue(nullptr),
+             id, lease}) == 0) {
+      return;
+    }
     if (done) return;
   }
 }

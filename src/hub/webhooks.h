@@ -25,7 +25,9 @@
 //   UPDATE, so one replica sends it. Pending deliveries nobody holds - left
 //   by stop(), a crash or a replica that went away - are queued at start()
 //   and every Options::rescan, and continue with their remaining attempts:
-//   after a crash a receiver may see a payload twice, but never loses one.
+//   after a crash a receiver may see a payload twice, but never loses one
+//   younger than Options::max_pending_age (older ones are marked failed). A
+//   result is recorded only while its sender's lease holds.
 #pragma once
 
 #include <chrono>
@@ -51,8 +53,9 @@ class WebhookService {
   struct Options {
     int attempts = 3;
     std::chrono::milliseconds backoff{1000};  // before the second attempt; doubles after
-    long timeout_seconds = 10;                // a receiver silent this long fails the attempt
+    long timeout_seconds = 10;                // a receiver that has not answered in this long fails the attempt
     std::chrono::milliseconds rescan{5000};   // how often to look for deliveries nobody is sending
+    std::chrono::hours max_pending_age{24};   // a delivery nobody sent within this fails
   };
 
   WebhookService(HubContext& ctx, Options opts);
@@ -87,7 +90,7 @@ class WebhookService {
   // Queues pending deliveries nobody holds a lease on.
   void queue_unleased();
   // Ends this process's lease on a delivery it will not finish.
-  void release(const std::string& delivery_id);
+  void release(const std::string& delivery_id, int64_t lease);
   // Sleeps d unless stop() is called first; false when stopping.
   bool sleep_unless_stopped(std::chrono::milliseconds d);
 

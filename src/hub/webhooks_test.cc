@@ -333,6 +333,22 @@ TEST_F(WebhooksTest, ALeasedDeliveryIsLeftToItsHolderUntilTheLeaseEnds) {
   EXPECT_EQ(rx.bodies().size(), 1u);
 }
 
+TEST_F(WebhooksTest, ADeliveryNobodySentForADayFails) {
+  Receiver rx({200});
+  WebhookService s(ctx_, opts_);
+  s.migrate();
+  std::string id = add_hook(s, "team/app", rx.url());
+  s.on_push("team/app", "latest", manifest(), "");  // queued in a process that stopped before sending it
+  db_->exec("UPDATE webhook_deliveries SET created = ?", {unix_seconds_now() - 25 * 3600});
+  WebhookService next(ctx_, opts_);
+  next.start();
+  json d = wait_for_state([&] { return deliveries(next, "team/app", id); }, "failed");
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0]["state"], "failed");
+  EXPECT_EQ(d[0]["error"], "not sent in time: berth-hub was not running");
+  EXPECT_TRUE(rx.bodies().empty());
+}
+
 TEST_F(WebhooksTest, Routes) {
   WebhookService s(ctx_, opts_);
   s.migrate();

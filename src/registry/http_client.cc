@@ -199,6 +199,7 @@ HttpResponse HttpClient::send(const HttpRequest& req, const Sink& sink) {
   c.easy_setopt(e, CURLOPT_CONNECTTIMEOUT, opts_.connect_timeout_seconds);
   c.easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
   c.easy_setopt(e, CURLOPT_LOW_SPEED_TIME, opts_.low_speed_seconds);
+  if (opts_.total_timeout_seconds > 0) c.easy_setopt(e, CURLOPT_TIMEOUT, opts_.total_timeout_seconds);
   c.easy_setopt(e, CURLOPT_FOLLOWLOCATION, req.follow_redirects ? 1L : 0L);
   c.easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
   c.easy_setopt(e, CURLOPT_ACCEPT_ENCODING, nullptr);  // blobs must arrive byte-exact

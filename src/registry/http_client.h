@@ -70,6 +70,7 @@ struct HttpClientOptions {
   std::string user_agent = "berth";
   long connect_timeout_seconds = 30;
   long low_speed_seconds = 60;
+  long total_timeout_seconds = 0;  // a whole request's limit; 0: none (pulls of big blobs take long)
 };
 
 class HttpClient {
