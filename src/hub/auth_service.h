@@ -21,7 +21,11 @@
 // - Failed logins are rate-limited per account name and per client address:
 //   after kMaxFailures within kFailureWindow every attempt (even a right one)
 //   is answered 429 until the window passes. Failures are counted in the
-//   database, so replicas share the limit.
+//   database, so replicas share the limit. A failure is counted once the
+//   password check has failed, so guesses already in flight when the limit
+//   is reached still get answered (at most one per concurrent request);
+//   counting attempts before the check instead would lock out a CI machine
+//   whose parallel jobs log in at once.
 // - In open mode (no accounts) everyone is a site admin.
 #pragma once
 
