@@ -216,7 +216,9 @@ GcReport GarbageCollector::run(const GcOptions& o) {
   GcLock lock(db_, now);
   GcReport report;
   // Left by a collection that crashed between setting aside and deleting: judged again below.
-  for (const Digest& d : blobs_.set_aside_blobs()) blobs_.restore_set_aside(d);
+  if (!o.dry_run) {
+    for (const Digest& d : blobs_.set_aside_blobs()) blobs_.restore_set_aside(d);
+  }
 
   std::set<std::pair<std::string, std::string>> doomed;  // manifests deleted (or, dry run, to be)
   if (o.delete_untagged) {

@@ -165,14 +165,20 @@ static constexpr uint64_t kMaxBufferedProxy = uint64_t{8} << 20;
 
 // Sends bytes [offset, offset + length) of blob: straight from a local
 // file; otherwise (S3) buffered when small, else streamed with its
-// Content-Length (a store failing midway closes the connection).
+// Content-Length from the store's first bytes on (a store failing before
+// them gets an error answer; one failing midway closes the connection).
 static void send_blob(Request& req, Response& res, const BlobReader& blob, int status, const std::string& type,
                       uint64_t offset, uint64_t length) {
   if (blob.fd() >= 0) {
     res.send_file(status, type, blob.fd(), offset, length);
-  } else if (length > kMaxBufferedProxy || req.method() == "HEAD") {
-    res.start_stream(status, type, length);  // HEAD: the headers only
-    if (req.method() != "HEAD") blob.read(offset, length, [&](std::string_view p) { return res.write(p); });
+  } else if (req.method() == "HEAD") {
+    res.start_stream(status, type, length);  // the headers only
+    res.finish_stream();
+  } else if (length > kMaxBufferedProxy) {
+    blob.read(offset, length, [&](std::string_view p) {
+      if (!res.answered()) res.start_stream(status, type, length);
+      return res.write(p);
+    });
     res.finish_stream();
   } else {
     std::string body;
