@@ -423,13 +423,21 @@ void Response::send(int status, std::string_view content_type, std::string_view 
   state_ = State::kSent;
 }
 
-void Response::send_file(int status, std::string_view content_type, int fd, uint64_t offset, uint64_t length) {
+void Response::write_head(int status, std::string_view content_type, std::optional<uint64_t> length) {
   if (answered()) throw Error("response already sent");
-  state_ = State::kBroken;
+  state_ = State::kBroken;  // until the body is written
   bhttp::response<bhttp::empty_body> r;
   fill_head(r, status, content_type, conn_->server()->options(), headers_, conn_->keep_alive());
-  r.content_length(length);
+  if (length) {
+    r.content_length(*length);
+  } else {
+    r.chunked(true);
+  }
   conn_->write_message(r, /*header_only=*/true);
+}
+
+void Response::send_file(int status, std::string_view content_type, int fd, uint64_t offset, uint64_t length) {
+  write_head(status, content_type, length);
   if (!conn_->head()) conn_->send_file(fd, offset, length);
   state_ = State::kSent;
 }
@@ -445,22 +453,12 @@ void Response::send_error(int status, std::string_view message) {
 }
 
 void Response::start_stream(int status, std::string_view content_type) {
-  if (answered()) throw Error("response already sent");
-  state_ = State::kBroken;
-  bhttp::response<bhttp::empty_body> r;
-  fill_head(r, status, content_type, conn_->server()->options(), headers_, conn_->keep_alive());
-  r.chunked(true);
-  conn_->write_message(r, /*header_only=*/true);
+  write_head(status, content_type, std::nullopt);
   state_ = conn_->head() ? State::kStreamDone : State::kStreaming;
 }
 
 void Response::start_stream(int status, std::string_view content_type, uint64_t length) {
-  if (answered()) throw Error("response already sent");
-  state_ = State::kBroken;
-  bhttp::response<bhttp::empty_body> r;
-  fill_head(r, status, content_type, conn_->server()->options(), headers_, conn_->keep_alive());
-  r.content_length(length);
-  conn_->write_message(r, /*header_only=*/true);
+  write_head(status, content_type, length);
   stream_left_ = length;
   state_ = conn_->head() ? State::kStreamDone : State::kStreaming;
 }

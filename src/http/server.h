@@ -152,6 +152,9 @@ class Response {
   bool answered() const { return state_ != State::kNone; }
 
  private:
+  // The header of a body that follows: of length bytes, or chunked.
+  void write_head(int status, std::string_view content_type, std::optional<uint64_t> length);
+
   detail::Connection* conn_;
   State state_ = State::kNone;
   std::optional<uint64_t> stream_left_;  // bytes a stream of known length still owes
