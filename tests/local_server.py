@@ -31,12 +31,12 @@ def wait_until_answering(url: str, proc: subprocess.Popen, seconds: float, name:
     raise AssertionError(f"{name} did not start: " + log_path.read_text())
 
 
-def stop_process(proc: subprocess.Popen):
-    """SIGTERM, and SIGKILL after 10 s."""
+def stop_process(proc: subprocess.Popen, seconds: float = 10):
+    """SIGTERM, and SIGKILL after `seconds`."""
     if proc.poll() is None:
         proc.terminate()
         try:
-            proc.wait(10)
+            proc.wait(seconds)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()

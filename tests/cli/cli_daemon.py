@@ -8,6 +8,7 @@ import time
 import pytest
 
 from berth_build import BUILD  # noqa: E402
+from local_server import stop_process  # noqa: E402
 
 
 def berth_binary():
@@ -101,12 +102,7 @@ class Daemon:
 
     def stop(self):
         for p in reversed(self.procs):
-            p.terminate()
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+            stop_process(p, 20)
 
 
 def daemon_kinds():

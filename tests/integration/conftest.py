@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from berth_build import RUNTIME
+from local_server import stop_process
 
 
 def wait_for(predicate, timeout, what):
@@ -50,12 +51,7 @@ class Dockerd:
 
     def stop(self):
         for p in reversed(self.procs):
-            p.terminate()
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+            stop_process(p, 20)
 
 
 @pytest.fixture(scope="session")
