@@ -56,14 +56,6 @@ const char* const kSchema[] = {
     "CREATE INDEX IF NOT EXISTS builds_status ON builds (status, created)",
 };
 
-bool looks_like_id(const std::string& s, size_t len) {
-  if (s.size() != len) return false;
-  for (char c : s) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') return false;
-  }
-  return true;
-}
-
 // A relative path inside the git checkout: "/" and "" are its root.
 std::string clean_relative(const std::string& what, const std::string& p, bool allow_root) {
   std::string out;
@@ -407,20 +399,17 @@ void BuildService::requeue_abandoned() {
   // Builds an earlier version started send no heartbeat: only a very old one is presumed dead.
   const std::string abandoned =
       "status = 'running' AND ((heartbeat IS NOT NULL AND heartbeat < ?) OR (heartbeat IS NULL AND started < ?))";
-  std::vector<SqlValue> since = {now - stale, now - kNoHeartbeatLimit};
+  int64_t beat_before = now - stale, started_before = now - kNoHeartbeatLimit;
   // A build that keeps taking its process down is not run forever.
-  std::vector<SqlValue> fail_params = {
-      fmt::format("the process running this build went away {} times", kMaxRuns), now};
-  fail_params.insert(fail_params.end(), since.begin(), since.end());
-  fail_params.push_back(int64_t{kMaxRuns});
   ctx_.db.exec("UPDATE builds SET status = 'failure', error = ?, finished = ?, runner = NULL WHERE " + abandoned +
                    " AND COALESCE(runs, 0) >= ?",
-               fail_params);
+               {fmt::format("the process running this build went away {} times", kMaxRuns), now, beat_before,
+                started_before, int64_t{kMaxRuns}});
   ctx_.db.exec(
       "UPDATE builds SET status = 'queued', started = NULL, heartbeat = NULL, runner = NULL, "
       "log = log || 'berth-hub: the process running this build went away; it is queued again\n' WHERE " +
           abandoned,
-      since);
+      {beat_before, started_before});
 }
 
 bool BuildService::stopping() {
@@ -794,7 +783,7 @@ bool BuildService::serve(http::Request& req, http::Response& res) {
     what = kTrigger;
   } else if (sub.size() == 2) {
     // A build id is random_token(12); anything else is a repository ending in "builds/<word>".
-    if (!looks_like_id(arg, 16)) return false;
+    if (!looks_like_token(arg, 12)) return false;
     what = kBuild;
   } else {
     what = sub[0] == "builds" ? kBuilds : kRules;

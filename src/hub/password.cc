@@ -6,6 +6,8 @@
 #include <openssl/params.h>
 #include <openssl/rand.h>
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <climits>
 #include <memory>
@@ -156,6 +158,13 @@ std::string random_token(size_t bytes) {
     if (c == '/') c = '_';
   }
   return s;
+}
+
+bool looks_like_token(std::string_view s, size_t bytes) {
+  if (s.size() != (bytes * 4 + 2) / 3) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+  });
 }
 
 }  // namespace berth::hub

@@ -13,7 +13,8 @@
 //   so a corrupted or hostile row cannot make a login use gigabytes of
 //   memory or minutes of CPU.
 // - random_token returns URL-safe base64 (no padding) of `bytes` bytes from
-//   OpenSSL's CSPRNG; throws Error if the generator fails.
+//   OpenSSL's CSPRNG; throws Error if the generator fails. looks_like_token
+//   says whether s has that shape (tells ids in a path from names).
 // - Failures of OpenSSL itself (out of memory) throw berth::Error.
 #pragma once
 
@@ -47,5 +48,6 @@ std::string hash_password(std::string_view password, const ScryptCost& cost = {}
 bool verify_password(std::string_view password, std::string_view stored);
 
 std::string random_token(size_t bytes);
+bool looks_like_token(std::string_view s, size_t bytes);
 
 }  // namespace berth::hub

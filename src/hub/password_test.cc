@@ -138,5 +138,14 @@ TEST(RandomToken, UrlSafeAndDistinct) {
   EXPECT_EQ(base64_decode(random_token(9)).size(), 9u);
 }
 
+TEST(RandomToken, LooksLikeTokenKnowsItsShape) {
+  for (size_t bytes : {9, 12, 32}) EXPECT_TRUE(looks_like_token(random_token(bytes), bytes)) << bytes;
+  EXPECT_TRUE(looks_like_token("AbC-_09zAbC-_09z", 12));
+  EXPECT_FALSE(looks_like_token("AbC-_09zAbC-_09", 12)) << "too short";
+  EXPECT_FALSE(looks_like_token("AbC-_09zAbC-_09z", 9)) << "another length";
+  EXPECT_FALSE(looks_like_token("AbC-_09zAbC-_0.z", 12)) << "not base64url";
+  EXPECT_FALSE(looks_like_token("deliveries", 12));
+}
+
 }  // namespace
 }  // namespace berth::hub

@@ -242,6 +242,13 @@ std::string xml_escape(std::string_view s) {
 }
 
 // A scratch file that disappears when closed.
+// The sha256 digest a blob object's key ends in (".../sha256/<aa>/<hex>", ".../sha256/<hex>"), if it does.
+std::optional<Digest> digest_at_end(const std::string& key) {
+  Digest d = Digest::from_hex(std::string(64, '0'));
+  if (!Digest::try_parse("sha256:" + key.substr(key.rfind('/') + 1), &d)) return std::nullopt;
+  return d;
+}
+
 UniqueFd scratch_file(const std::string& dir) {
   std::string path = dir + "/chunk-XXXXXX";
   int fd = ::mkostemp(path.data(), O_CLOEXEC);
@@ -493,17 +500,14 @@ void S3BlobStore::discard_set_aside(const Digest& d) { delete_object(set_aside_k
 std::vector<Digest> S3BlobStore::set_aside_blobs() const {
   std::vector<Digest> out;
   for (const Object& o : list("set-aside/sha256/")) {
-    Digest d = Digest::from_hex(std::string(64, '0'));
-    if (Digest::try_parse("sha256:" + o.key.substr(o.key.rfind('/') + 1), &d)) out.push_back(d);
+    if (auto d = digest_at_end(o.key)) out.push_back(*d);
   }
   return out;
 }
 
 void S3BlobStore::for_each(const std::function<void(const Digest&, uint64_t)>& fn) const {
   for (const Object& o : list("blobs/sha256/")) {
-    Digest d = Digest::from_hex(std::string(64, '0'));
-    std::string hex = o.key.substr(o.key.rfind('/') + 1);
-    if (Digest::try_parse("sha256:" + hex, &d)) fn(d, o.size);
+    if (auto d = digest_at_end(o.key)) fn(*d, o.size);
   }
 }
 

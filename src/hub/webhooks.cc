@@ -1,7 +1,6 @@
 #include "hub/webhooks.h"
 
 #include <algorithm>
-#include <cctype>
 #include <cstdio>
 #include <optional>
 #include <vector>
@@ -53,14 +52,6 @@ void check_url(const std::string& url) {
   if (host.empty() || host.starts_with(":")) throw http::HttpError(400, fmt::format("url {:?}: no host", url));
 }
 
-bool looks_like_id(const std::string& s) {
-  if (s.size() != 16) return false;
-  for (char c : s) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') return false;
-  }
-  return true;
-}
-
 // A path below /api/v1/repositories/, split into its parts.
 struct Route {
   std::string repo;
@@ -80,7 +71,9 @@ std::optional<Route> parse(const std::string& path) {
   const std::vector<std::string>& s = m->sub;
   // Webhook and delivery ids are random_token(12): this tells ".../webhooks/<id>" from a repository whose last
   // components are "webhooks/<word>" in the short form.
-  if ((s.size() >= 2 && !looks_like_id(s[1])) || (s.size() == 5 && !looks_like_id(s[3]))) return std::nullopt;
+  if ((s.size() >= 2 && !looks_like_token(s[1], 12)) || (s.size() == 5 && !looks_like_token(s[3], 12))) {
+    return std::nullopt;
+  }
   Route r{.repo = m->repo};
   if (s.size() >= 2) r.id = s[1];
   if (s.size() >= 3) r.sub = s.size() == 3 ? "deliveries" : "callback";
